@@ -1,0 +1,41 @@
+"""pyomo_llmmec: user association and resource allocation in LLM-based mobile edge computing.
+
+Implements the DASHF algorithm of Qian & Zhao ("User Association and Resource
+Allocation in LLM-Based MEC over 6G") on Pyomo, with baselines, exact and global
+benchmarks.  The mathematics is in docs/MODEL.md; the equation numbers cited in
+the code are the paper's.
+
+Typical use::
+
+    import pyomo_llmmec as lm
+    sc = lm.read_scenario("data/paper_default.xlsx")
+    sol = lm.solve(sc, method="dashf")
+    print(sol.scr)
+"""
+
+from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
+from .io import read_scenario, read_solution, write_scenario, write_solution
+from .points import equal_split, initial_point
+from .scenario import GeneratorSettings, Scenario, SystemParams, generate_scenario
+from .solution import Evaluation, Solution, evaluate
+from .units import Units, units_for
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Scenario", "SystemParams", "GeneratorSettings", "generate_scenario", "read_scenario", "write_scenario",
+    "Solution", "Evaluation", "evaluate", "read_solution", "write_solution", "initial_point", "equal_split",
+    "Units", "units_for", "InputError", "LLMMECError", "SolveFailed", "SolverUnavailable", "__version__",
+]
+
+
+def __getattr__(name):  # lazy: keep `import pyomo_llmmec` light (Pyomo loads on first model use)
+    if name in ("build_model", "load_solution", "extract_solution", "constraint_violations"):
+        from . import model
+
+        return getattr(model, name)
+    if name in ("solve", "METHODS"):
+        from . import methods
+
+        return getattr(methods, name)
+    raise AttributeError(name)

@@ -1,0 +1,250 @@
+"""The ``llmmec`` command line.
+
+Exit status: 0 success, 1 a solve failed (or a required solver is missing),
+2 bad input (the one-line message names the file, sheet, row and column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's own convention)
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT)
+
+
+def _positive_int(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{s!r} must be at least 1")
+    return v
+
+
+def _nonneg_int(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be >= 0")
+    return v
+
+
+def _positive_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be > 0")
+    return v
+
+
+def _xlsx_out(s):
+    if not s.lower().endswith(".xlsx"):
+        raise argparse.ArgumentTypeError(f"{s!r}: output must be an .xlsx file")
+    return s
+
+
+# ------------------------------------------------------------------------------------------
+# commands
+# ------------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args) -> int:
+    from . import solvers
+
+    checks = solvers.all_checks()
+    for c in checks:
+        print(c.line())
+    bad = [c for c in checks if c.required and not c.ok]
+    print("all required solvers work" if not bad else f"{len(bad)} required solver(s) not working")
+    return EXIT_OK if not bad else EXIT_FAILED
+
+
+def cmd_generate(args) -> int:
+    from .io import write_scenario
+    from .scenario import generate_scenario
+
+    overrides = {}
+    for kv in args.set or []:
+        if "=" not in kv:
+            raise InputError(f"--set expects NAME=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        try:
+            overrides[k.strip()] = float(v)
+        except ValueError:
+            raise InputError(f"--set {k}: {v!r} is not a number") from None
+    sc = generate_scenario(args.users, args.servers, seed=args.seed, **overrides)
+    out = args.output or f"scenario_{args.users}x{args.servers}_seed{args.seed}.xlsx"
+    write_scenario(sc, out)
+    print(f"wrote {out}: {sc.n_users} users, {sc.n_servers} servers, seed {args.seed}")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from .io import read_scenario
+
+    sc = read_scenario(args.file)
+    g = sc.gain
+    print(f"{args.file}: valid scenario, {sc.n_users} users, {sc.n_servers} servers; "
+          f"gains {g.min():.3g}..{g.max():.3g}; noise {sc.system.noise_psd_dbm_per_hz:g} dBm/Hz")
+    return EXIT_OK
+
+
+def _print_summary(sol, file=sys.stdout):
+    ev = sol.evaluation
+    rows = [
+        ("method", sol.method),
+        ("status", sol.status),
+        ("SCR", f"{ev.scr:.6g}"),
+        ("service", f"{ev.service:.6g}"),
+        ("delay (s)", f"{ev.delay:.6g}"),
+        ("energy (J)", f"{ev.energy:.6g}"),
+        ("feasible", f"{ev.feasible} (max relative violation {ev.max_violation:.2g})"),
+    ]
+    info = sol.info
+    if "outer_iterations" in info:
+        rows.append(("iterations", f"{info['outer_iterations']} outer, {info.get('part1_steps', 0)} part-1, {info.get('part2_steps', 0)} part-2 (inner)"))
+    if info.get("assoc"):
+        rows.append(("association", info["assoc"]))
+    if info.get("bound") is not None:
+        rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g})"))
+    rows.append(("users per server", " ".join(str(k) for k in sol.loads)))
+    rows.append(("wall time (s)", f"{sol.wall_s:.3f}"))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}", file=file)
+    for msg in info.get("warnings", []):
+        print(f"warning: {msg}", file=sys.stderr)
+
+
+def cmd_solve(args) -> int:
+    from .io import read_scenario, write_solution
+    from .methods import solve
+
+    sc = read_scenario(args.file)
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol") if getattr(args, k, None) is not None}
+    if args.verbose:
+        opts["verbose"] = True
+    sol = solve(sc, method=args.method, **opts)
+    print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers")
+    _print_summary(sol)
+    if args.output:
+        write_solution(sol, args.output, sc)
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from .io import read_scenario, read_solution
+    from .solution import evaluate
+
+    sc = read_scenario(args.scenario)
+    sol = read_solution(args.solution, sc)
+    ev = evaluate(sc, sol)
+    _print_summary(sol)
+    for p in ev.problems:
+        print(f"violation: {p}")
+    return EXIT_OK if ev.feasible else EXIT_FAILED
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .methods import ASSOC_CHOICES, METHOD_NAMES
+
+    p = _Parser(prog="llmmec", description="LLM-based MEC: user association and resource allocation (DASHF) on Pyomo")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("doctor", help="check every solver (one line each)")
+    d.set_defaults(func=cmd_doctor)
+
+    g = sub.add_parser("generate", help="random scenario of the paper's Section V-A")
+    g.add_argument("--users", type=_positive_int, required=True)
+    g.add_argument("--servers", type=_positive_int, required=True)
+    g.add_argument("--seed", type=_nonneg_int, default=0)
+    g.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a generator setting, e.g. bandwidth_hz=20e6 (repeatable)")
+    g.add_argument("-o", "--output", type=_xlsx_out)
+    g.set_defaults(func=cmd_generate)
+
+    v = sub.add_parser("validate", help="validate a scenario workbook")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("solve", help="solve a scenario and write the solution workbook")
+    s.add_argument("file")
+    s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
+    s.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver (dashf, aauco): sdr (paper), milp (HiGHS, exact), gurobi (exact MIQCP), auto (default)")
+    s.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
+    s.add_argument("--max-iter", type=_positive_int, dest="max_iter", help="outer iteration limit")
+    s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds")
+    s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
+    s.add_argument("-v", "--verbose", action="store_true", help="print progress")
+    s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
+    s.set_defaults(func=cmd_solve)
+
+    e = sub.add_parser("evaluate", help="evaluate a solution workbook against a scenario (exit 1 if infeasible)")
+    e.add_argument("scenario")
+    e.add_argument("solution")
+    e.set_defaults(func=cmd_evaluate)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    try:
+        args = build_parser().parse_args(argv)
+        t0 = time.perf_counter()
+        rc = args.func(args)
+        logging.getLogger(__name__).debug("done in %.2f s", time.perf_counter() - t0)
+        return rc
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (SolveFailed, SolverUnavailable) as exc:
+        print(f"solve failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except LLMMECError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_INPUT
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, traceback with --debug
+        if debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback; please report it)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

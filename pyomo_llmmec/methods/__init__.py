@@ -1,0 +1,123 @@
+"""Methods: DASHF, the baselines of MODEL.md §6, and the exact/global benchmarks, chosen by name.
+
+``solve(scenario, method="dashf", **options)`` runs a method and returns a
+:class:`~pyomo_llmmec.solution.Solution` that the evaluator has checked:
+feasible for (3) to MODEL.md §8's tolerances, its SCR recomputed from the
+definitions.  Options: :class:`~pyomo_llmmec.methods.options.SolveOptions`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SolveFailed
+from ..points import equal_split, initial_point, round_robin
+from ..solution import Solution, evaluate
+from .ao import run_ao
+from .blocks import choose_assoc
+from .options import ASSOC_CHOICES, SolveOptions
+
+METHODS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    def deco(fn):
+        METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------------------------------
+# associations of the baselines
+# ---------------------------------------------------------------------------------------
+
+
+def greedy_association(n_users: int, n_servers: int) -> np.ndarray:
+    """GUCAA/GUCRO: each user in turn picks the server with the fewest users so far (ties: lowest index)."""
+    loads = np.zeros(n_servers, dtype=int)
+    a = np.empty(n_users, dtype=int)
+    for i in range(n_users):
+        j = int(np.argmin(loads))
+        a[i] = j
+        loads[j] += 1
+    return a
+
+
+def random_association(n_users: int, n_servers: int, seed: int) -> np.ndarray:
+    """RUCAA: a uniformly random server per user, from ``numpy.random.default_rng(seed)``."""
+    return np.random.default_rng(seed).integers(0, n_servers, size=n_users)
+
+
+# ---------------------------------------------------------------------------------------
+# methods
+# ---------------------------------------------------------------------------------------
+
+
+@register("initial")
+def _initial(sc, o: SolveOptions) -> Solution:
+    """Algorithm 1's initial point (line 1), evaluated — what DASHF starts from."""
+    return initial_point(sc).copy(method="initial", status="evaluated")
+
+
+@register("rucaa")
+def _rucaa(sc, o: SolveOptions) -> Solution:
+    """Random association, equal split, φ = 0.5 (MODEL.md §6)."""
+    s = equal_split(sc, random_association(sc.n_users, sc.n_servers, o.seed))
+    return s.copy(method="rucaa", status="evaluated", info={"seed": o.seed})
+
+
+@register("gucaa")
+def _gucaa(sc, o: SolveOptions) -> Solution:
+    """Greedy (fewest users so far) association, equal split, φ = 0.5."""
+    s = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
+    return s.copy(method="gucaa", status="evaluated")
+
+
+@register("aauco")
+def _aauco(sc, o: SolveOptions) -> Solution:
+    """AO part 1 (association + φ) with equal-split resources, from GUCAA's point."""
+    start = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
+    return run_ao(sc, start, o, method="aauco", assoc=choose_assoc(o.assoc, sc, o), resources="equal", optimize_phi=True)
+
+
+@register("gucro")
+def _gucro(sc, o: SolveOptions) -> Solution:
+    """Greedy association, φ = 0.5, AO part 2 for the resources, from GUCAA's point."""
+    start = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
+    return run_ao(sc, start, o, method="gucro", assoc=None, resources="fp", optimize_phi=False)
+
+
+@register("dashf")
+def _dashf(sc, o: SolveOptions) -> Solution:
+    """Algorithm 1: Dinkelbach, AO part 1 (P1 by SDR+Hungarian / MILP / MIQCP) and AO part 2 (FP + Ipopt)."""
+    start = initial_point(sc) if o.start == "paper" else equal_split(sc, round_robin(sc.n_users, sc.n_servers))
+    return run_ao(sc, start, o, method="dashf", assoc=choose_assoc(o.assoc, sc, o), resources="fp", optimize_phi=True)
+
+
+METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "initial")
+
+
+def solve(scenario, method: str = "dashf", **options) -> Solution:
+    """Solve ``scenario`` with ``method``; the returned solution is evaluated and feasible.
+
+    Raises :class:`~pyomo_llmmec.errors.SolveFailed` (or ``SolverUnavailable``)
+    when no verified solution can be returned.
+    """
+    if method not in METHODS:
+        raise SolveFailed(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}", status="bad_method")
+    o = SolveOptions.from_kwargs(**options)
+    t0 = time.perf_counter()
+    sol = METHODS[method](scenario, o)
+    wall = time.perf_counter() - t0
+    ev = evaluate(scenario, sol)
+    sol.wall_s = wall
+    if not ev.feasible:
+        raise SolveFailed(f"{method} produced an infeasible point ({ev.problems[0]}); not returned", status="infeasible", solution=sol)
+    return sol
+
+
+__all__ = ["solve", "METHODS", "METHOD_NAMES", "ASSOC_CHOICES", "SolveOptions", "greedy_association", "random_association"]

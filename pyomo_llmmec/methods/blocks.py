@@ -1,0 +1,453 @@
+"""The building blocks of DASHF and the baselines, as swappable parts.
+
+* association blocks solve P1 (6) at fixed resources: :class:`MILPAssociation`
+  (exact, HiGHS), :class:`GurobiAssociation` (exact MIQCP), :class:`SDRAssociation`
+  (the paper's SDR + Hungarian);
+* :class:`PhiStep`: P1 with x fixed — the exact LP in (φ, T);
+* resource blocks: :class:`FPResources` (AO part 2: quadratic transform + Ipopt)
+  and :class:`EqualSplitResources` (the baselines' equal split).
+
+Also the [decision] of MODEL.md §5.1 on resources of unassigned pairs
+(:func:`p1_resources`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..errors import SolveFailed, SolverUnavailable
+from ..model.association import P1Data, build_p1, fix_association, free_association, p1_data, read_p1, set_p1_data
+from ..model.full import positive_floor
+from ..model.resources import build_part2, read_resources, set_association, set_point
+from ..points import equal_split
+from ..solution import Solution, evaluate
+from .. import solvers
+
+log = logging.getLogger(__name__)
+
+
+class PhaseTimer:
+    """Accumulates seconds per phase (model build, SDP, MILP, LP, Ipopt, evaluation)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def add(self, phase: str, seconds: float):
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+
+    def __call__(self, phase: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.add(phase, time.perf_counter() - self.t)
+
+        return _Ctx()
+
+
+# -----------------------------------------------------------------------------------------
+# resources of P1 [decision, MODEL.md §5.1]
+# -----------------------------------------------------------------------------------------
+
+
+def p1_resources(scenario, inc: Solution):
+    """Pair resources (b, P, F), each (N, M), at which P1 scores every association.
+
+    [decision] For server m with k_m current users and budget B (for each of
+    bandwidth, power, compute):
+
+    * a pair that is not assigned gets the equal share of a newcomer, B/(k_m+1);
+    * assigned pairs keep their current resources, scaled down only as far as
+      needed to leave that share free: factor min(1, (B − B/(k_m+1)) / used_m).
+
+    So at P1's fixed resources every server can take its current users plus one
+    newcomer (more when users leave), the budgets (3d)/(3f)/(3h) stay meaningful,
+    and P1 sees each server as it would be with one more user.  The user-side
+    resources (p_n, F_n) are the incumbent's.  A new association found this way is
+    accepted only if the SCR after the following part 2 is not lower than the
+    incumbent's (see :func:`pyomo_llmmec.methods.ao.run_ao`).
+    """
+    sc = scenario
+    N, M = sc.n_users, sc.n_servers
+    a = inc.assignment
+    k = np.bincount(a, minlength=M).astype(float)
+    out = []
+    for cur, budget in ((inc.b, sc.bandwidth_hz), (inc.p_server, sc.server_p_max_w), (inc.f_server, sc.server_f_max_flops)):
+        vacancy = budget / (k + 1.0)
+        used = np.bincount(a, weights=cur, minlength=M)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(used > 0, np.minimum(1.0, (budget - vacancy) / used), 1.0)
+        R = np.tile(vacancy, (N, 1))
+        R[np.arange(N), a] = cur * scale[a]
+        out.append(R)
+    return tuple(out)
+
+
+def pair_matrices(scenario, sol: Solution):
+    """(N, M) pair resources holding ``sol``'s values on its assigned pairs (others: budget/N, unused)."""
+    sc = scenario
+    N = sc.n_users
+    mats = []
+    for cur, budget in ((sol.b, sc.bandwidth_hz), (sol.p_server, sc.server_p_max_w), (sol.f_server, sc.server_f_max_flops)):
+        R = np.tile(budget / N, (N, 1))
+        R[np.arange(N), sol.assignment] = cur
+        mats.append(R)
+    return tuple(mats)
+
+
+def fit_to_budgets(scenario, sol: Solution) -> Solution:
+    """Clip resources into their bounds and scale each server's resources down
+    proportionally where a budget (3d)/(3f)/(3h) is exceeded (no-op when feasible)."""
+    sc = scenario
+    a = sol.assignment
+    M = sc.n_servers
+    eps = positive_floor(sc)
+    new = {}
+    for name, budget in (("b", sc.bandwidth_hz), ("p_server", sc.server_p_max_w), ("f_server", sc.server_f_max_flops)):
+        v = np.clip(getattr(sol, name), eps * budget[a], budget[a])
+        used = np.bincount(a, weights=v, minlength=M)
+        scale = np.where(used > budget, budget / np.maximum(used, 1e-300), 1.0)
+        new[name] = v * scale[a]
+    new["p"] = np.clip(sol.p, eps * sc.user_p_max_w, sc.user_p_max_w)
+    new["f_user"] = np.clip(sol.f_user, eps * sc.user_f_max_flops, sc.user_f_max_flops)
+    new["phi"] = np.clip(sol.phi, 0.0, 1.0)
+    return sol.copy(**new, evaluation=None)
+
+
+# -----------------------------------------------------------------------------------------
+# P1 with x fixed: the LP in (φ, T)
+# -----------------------------------------------------------------------------------------
+
+
+def _highs():
+    from pyomo.contrib.appsi.solvers import Highs
+
+    opt = Highs()
+    opt.config.load_solution = False
+    return opt
+
+
+def _tc_name(tc) -> str:
+    return getattr(tc, "name", str(tc)).split(".")[-1]
+
+
+class PhiStep:
+    """P1 (6) with x fixed: a linear program in (φ, T), solved exactly by HiGHS."""
+
+    def __init__(self, scenario, units, timer: PhaseTimer):
+        solvers.require("highs")
+        self.sc, self.units, self.timer = scenario, units, timer
+        with timer("model build"):
+            self.model = build_p1(scenario.n_users, scenario.n_servers, "milp")
+            # the budgets hold no φ: with x fixed they are constants, checked elsewhere
+            for c in (self.model.bandwidth_budget, self.model.power_budget, self.model.compute_budget):
+                c.deactivate()
+        self.opt = _highs()
+
+    def solve_data(self, data: P1Data, assignment):
+        """(φ, T, objective) of P1 at ``data`` with x fixed to ``assignment``."""
+        m = self.model
+        with self.timer("model update"):
+            set_p1_data(m, data)
+            fix_association(m, assignment)
+        with self.timer("LP (phi)"):
+            res = self.opt.solve(m)
+        tc = _tc_name(res.termination_condition)
+        if tc != "optimal":
+            raise SolveFailed(f"the φ linear program (P1 with x fixed) ended with status {tc}", status=tc)
+        res.solution_loader.load_vars()
+        _, phi, T = read_p1(m, self.sc.n_users, self.sc.n_servers)
+        return phi, T, float(res.best_feasible_objective)
+
+    def run(self, sol: Solution, y: float):
+        """Optimise φ for ``sol``'s association and resources; returns (new solution, P1 objective)."""
+        b, P, F = pair_matrices(self.sc, sol)
+        data = p1_data(self.sc, self.units, y, sol.p, sol.f_user, b, P, F)
+        phi, _T, obj = self.solve_data(data, sol.assignment)
+        return sol.copy(phi=phi, evaluation=None), obj
+
+
+# -----------------------------------------------------------------------------------------
+# association blocks (P1 solvers)
+# -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Proposal:
+    assignment: np.ndarray
+    phi: np.ndarray
+    objective: float  # P1 objective at the proposal (model units)
+    bound: float  # lower bound on P1's minimum (SDR value, or the MIP dual bound)
+    status: str
+    seconds: float
+    solver_iterations: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class MILPAssociation:
+    """P1 exactly: w = xφ linearised, solved to optimality by HiGHS (no size limit)."""
+
+    name = "milp"
+
+    def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
+        solvers.require("highs")
+        self.sc, self.timer, self.options = scenario, timer, options
+        with timer("model build"):
+            self.model = build_p1(scenario.n_users, scenario.n_servers, "milp")
+        self.opt = _highs()
+        self.opt.config.mip_gap = options.mip_gap
+        self.opt.config.time_limit = options.p1_time_limit
+
+    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+        m = self.model
+        with self.timer("model update"):
+            set_p1_data(m, data)
+            free_association(m)
+        t0 = time.perf_counter()
+        with self.timer("MILP (P1)"):
+            res = self.opt.solve(m)
+        tc = _tc_name(res.termination_condition)
+        if res.best_feasible_objective is None or not math.isfinite(res.best_feasible_objective or math.nan):
+            raise SolveFailed(f"HiGHS found no solution of P1 (status {tc})", status=tc)
+        res.solution_loader.load_vars()
+        a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
+        bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
+        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0)
+
+
+class GurobiAssociation:
+    """P1 exactly as a MIQCP (bilinear x·φ kept), solved by Gurobi."""
+
+    name = "gurobi"
+
+    def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
+        solvers.require("gurobi")
+        N, M = scenario.n_users, scenario.n_servers
+        n_vars, n_cons = N * M + N + 1, N + 3 * M + N * M
+        if solvers.gurobi_size_limited() and max(n_vars, n_cons) > solvers.GUROBI_SIZE_LIMIT:
+            raise SolverUnavailable(
+                f"Gurobi's size-limited licence cannot take P1 of {N} users x {M} servers ({n_vars} variables, {n_cons} "
+                f"constraints; the limit is {solvers.GUROBI_SIZE_LIMIT}): use --assoc milp (HiGHS, exact, no size limit) or a full licence"
+            )
+        from pyomo.contrib.appsi.solvers import Gurobi
+
+        self.sc, self.timer = scenario, timer
+        with timer("model build"):
+            self.model = build_p1(N, M, "miqcp")
+        self.opt = Gurobi()
+        self.opt.config.load_solution = False
+        self.opt.config.mip_gap = options.mip_gap
+        self.opt.config.time_limit = options.p1_time_limit
+        self.opt.gurobi_options["NonConvex"] = 2
+        self.opt.gurobi_options["Threads"] = 2
+
+    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+        import gurobipy
+
+        m = self.model
+        with self.timer("model update"):
+            set_p1_data(m, data)
+        t0 = time.perf_counter()
+        try:
+            with self.timer("MIQCP (P1, Gurobi)"):
+                res = self.opt.solve(m)
+        except gurobipy.GurobiError as exc:
+            if "size-limited" in str(exc):
+                raise SolverUnavailable(f"Gurobi refused P1: {exc}; use --assoc milp or a full licence") from None
+            raise SolveFailed(f"Gurobi failed on P1: {exc}") from None
+        tc = _tc_name(res.termination_condition)
+        if res.best_feasible_objective is None:
+            raise SolveFailed(f"Gurobi found no solution of P1 (status {tc})", status=tc)
+        res.solution_loader.load_vars()
+        a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
+        bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
+        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0)
+
+
+class SDRAssociation:
+    """The paper's route: the SDR of P1 (cvxpy), rounding, the Hungarian step, then the exact φ LP.
+
+    Rounding: x̃ = S[x, K] clipped to [0, 1]; rows summing above 1 are
+    normalised.  Hungarian (scipy's ``linear_sum_assignment``, maximum weight)
+    on users × server slots, weight x̃_nm for every slot of server m.
+    [decision] Server m gets k_m + 1 slots (capped at N): the users P1's fixed
+    resources were sized for (see :func:`p1_resources`).  The rectangular
+    problem is equivalent to the paper's zero-padded square one.  If the
+    matched users' fixed resources exceed a budget (possible only when several
+    newcomers replace users that held less than a newcomer's share), the
+    server's resources are scaled down proportionally before part 2
+    (:func:`fit_to_budgets`).
+    """
+
+    name = "sdr"
+
+    def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
+        solvers.require("sdp")
+        from ..model.sdr import SDRProblem
+
+        self.sc, self.timer, self.phi_step = scenario, timer, phi_step
+        with timer("model build"):
+            self.sdp = SDRProblem(scenario.n_users, scenario.n_servers, cuts=options.sdr_cuts)
+        self.solver_names = solvers.sdp_solvers()
+
+    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+        from scipy.optimize import linear_sum_assignment
+
+        N, M = self.sc.n_users, self.sc.n_servers
+        t0 = time.perf_counter()
+        with self.timer("SDP (SDR of P1)"):
+            res = self.sdp.solve(data, self.solver_names)
+        if not res.solver:
+            raise SolveFailed(f"the SDR of P1 could not be solved ({res.status})", status="sdp_failed")
+        x = np.clip(np.nan_to_num(res.x_frac, nan=0.0), 0.0, 1.0)
+        rows = x.sum(axis=1)
+        x = np.where(rows[:, None] > 1.0, x / rows[:, None], x)
+        loads = np.bincount(inc_assignment, minlength=M)
+        slots = np.minimum(N, loads + 1)
+        cols = np.repeat(np.arange(M), slots)
+        with self.timer("Hungarian"):
+            r, c = linear_sum_assignment(x[:, cols], maximize=True)
+        a = np.empty(N, dtype=int)
+        a[r] = cols[c]
+        phi, _T, obj = self.phi_step.solve_data(data, a)
+        iters = None
+        try:
+            iters = int(self.sdp.problem.solver_stats.num_iters)
+        except (AttributeError, TypeError):
+            pass
+        gap = (obj - res.lower_bound) / max(abs(res.lower_bound), 1e-12)
+        return Proposal(a, phi, obj, res.lower_bound, res.status, time.perf_counter() - t0, iters,
+                        {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver})
+
+
+ASSOCIATION_BLOCKS = {"milp": MILPAssociation, "gurobi": GurobiAssociation, "sdr": SDRAssociation}
+
+
+def choose_assoc(name: str, scenario, options) -> str:
+    if name != "auto":
+        return name
+    size = scenario.n_users * (scenario.n_servers + 1) + 1
+    return "sdr" if size <= options.sdr_max_size else "milp"
+
+
+# -----------------------------------------------------------------------------------------
+# resource blocks
+# -----------------------------------------------------------------------------------------
+
+
+class EqualSplitResources:
+    """The baselines' resources: server m splits its budgets equally among its k_m users (MODEL.md §6)."""
+
+    name = "equal"
+
+    def __init__(self, scenario, units, options, timer):
+        self.sc = scenario
+
+    def for_association(self, inc: Solution, assignment, R1) -> Solution:
+        return equal_split(self.sc, assignment, phi=inc.phi).copy(method=inc.method)
+
+    def improve(self, sol, ev, y, record, deadline):
+        return sol, ev
+
+
+class FPResources:
+    """AO part 2 (MODEL.md §5.2): the quadratic transform (11) and Ipopt on (12), iterated.
+
+    Each inner iteration sets y to the current SCR and anchors z at the current
+    point (so the surrogate is tight there and a lower bound of the Dinkelbach
+    objective elsewhere: majorise-minimise), solves the concave problem (12)
+    with Ipopt through ``SolverFactory('cyipopt')``, and keeps the new point if
+    the evaluator finds it feasible and its SCR not lower.  It stops when the SCR
+    gain of a solve is at most ``part2_tol`` (relative).
+    """
+
+    name = "fp"
+
+    def __init__(self, scenario, units, options, timer: PhaseTimer):
+        solvers.require("ipopt")
+        self.sc, self.units, self.options, self.timer = scenario, units, options, timer
+        with timer("model build"):
+            self.model = build_part2(scenario, units, positive_floor(scenario))
+        self.ipopt = pyo.SolverFactory("cyipopt")
+        self.ipopt_options = {
+            "tol": options.ipopt_tol,
+            "max_iter": options.ipopt_max_iter,
+            "print_level": 0,
+            "sb": "yes",
+            "honor_original_bounds": "yes",
+        }
+        self.solves = 0
+        self.ipopt_iterations = 0
+        self.failures: list[str] = []
+
+    def for_association(self, inc: Solution, assignment, R1) -> Solution:
+        """Resources for a new association: P1's fixed resources on the new pairs, fitted to the budgets."""
+        N = self.sc.n_users
+        idx = np.arange(N)
+        b, P, F = (R[idx, assignment] for R in R1)
+        trial = inc.copy(assignment=np.asarray(assignment, dtype=np.int64), b=b, p_server=P, f_server=F, evaluation=None)
+        return fit_to_budgets(self.sc, trial)
+
+    def _solve_once(self):
+        iters = [0]
+
+        def callback(*args):
+            iters[0] = int(args[3] if len(args) >= 13 else args[2])
+            return True
+
+        with self.timer("Ipopt (part 2)"):
+            res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
+        self.solves += 1
+        self.ipopt_iterations += iters[0]
+        return str(res.solver.termination_condition), iters[0]
+
+    def improve(self, sol: Solution, ev, y, record, deadline):
+        """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation)."""
+        m = self.model
+        with self.timer("model update"):
+            set_association(m, self.sc, sol.assignment)
+        cur, cur_ev = sol, ev
+        for k in range(1, self.options.part2_max_iter + 1):
+            if time.perf_counter() > deadline:
+                break
+            with self.timer("model update"):
+                set_point(m, self.sc, cur, cur_ev, cur_ev.scr)
+            t0 = time.perf_counter()
+            try:
+                tc, iters = self._solve_once()
+            except Exception as exc:  # noqa: BLE001 - Ipopt/ASL errors: a failed step, reported
+                tc, iters = f"error: {type(exc).__name__}: {exc}", 0
+            secs = time.perf_counter() - t0
+            if tc.startswith("error"):
+                self.failures.append(tc)
+                record(step="part2", inner=k, candidate_scr=math.nan, accepted=False, status=tc, seconds=secs, inner_iterations=iters)
+                break
+            b, p, P, Fu, Fs = read_resources(m, self.sc)
+            new = fit_to_budgets(self.sc, cur.copy(b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None))
+            with self.timer("evaluation"):
+                new_ev = evaluate(self.sc, new, attach=False)
+            ok = new_ev.feasible and new_ev.scr >= cur_ev.scr
+            if tc != "optimal":
+                self.failures.append(f"Ipopt ended with {tc}")
+            record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc,
+                   objective=float(pyo.value(m.obj)), seconds=secs, inner_iterations=iters,
+                   drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible else math.nan)
+            if not ok:
+                break
+            gain = new_ev.scr / cur_ev.scr - 1.0
+            cur, cur_ev = new, new_ev
+            if gain <= self.options.part2_tol:
+                break
+        return cur, cur_ev
+
+
+RESOURCE_BLOCKS = {"fp": FPResources, "equal": EqualSplitResources}

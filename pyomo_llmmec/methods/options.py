@@ -1,0 +1,81 @@
+"""Options of every method, declared once: default, allowed values, documentation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from ..errors import InputError
+
+ASSOC_CHOICES = ("auto", "sdr", "milp", "gurobi")
+
+
+def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False):
+    return field(default=default, metadata={"doc": doc, "choices": choices, "positive": positive, "nonneg": nonneg, "integer": integer})
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options of :func:`pyomo_llmmec.solve` (not every method uses every option)."""
+
+    assoc: str = opt("auto", "AO part-1 solver: 'sdr' (the paper's SDR + Hungarian), 'milp' (exact, HiGHS), "
+                     "'gurobi' (exact MIQCP), 'auto' (sdr when its lifted matrix has at most sdr_max_size rows, else milp)",
+                     choices=ASSOC_CHOICES)
+    tol: float = opt(1e-6, "Dinkelbach stopping rule ε of Algorithm 1: stop when y_new/y_old − 1 <= ε", positive=True)
+    max_iter: int = opt(50, "outer (Dinkelbach) iteration limit", positive=True, integer=True)
+    part2_tol: float = opt(1e-7, "part 2 stops when an Ipopt solve raises the SCR by at most this (relative)", positive=True)
+    part2_max_iter: int = opt(30, "limit on part-2 (quadratic-transform) iterations per outer iteration", positive=True, integer=True)
+    time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds (checked between block solves)", positive=True)
+    p1_time_limit: float = opt(120.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
+    mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
+    sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
+    sdr_max_size: int = opt(200, "assoc='auto' uses the SDR when N(M+1)+1 <= this", positive=True, integer=True)
+    ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
+    ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)
+    start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",
+                     choices=("paper", "equal"))
+    seed: int = opt(0, "random seed (RUCAA's association)", nonneg=True, integer=True)
+    verbose: bool = opt(False, "print progress")
+    # global / mindtpy (issue 4)
+    global_gap: float = opt(1e-4, "target relative gap of method 'global'", nonneg=True)
+    warm_start: bool = opt(True, "method 'global': start from a DASHF solution")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            md = f.metadata
+            if md.get("choices") and v not in md["choices"]:
+                raise InputError(f"option {f.name}={v!r}: choose one of {', '.join(md['choices'])}")
+            if isinstance(f.default, bool):
+                if not isinstance(v, bool):
+                    raise InputError(f"option {f.name}={v!r}: must be True or False")
+                continue
+            if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+                try:
+                    x = float(v)
+                except (TypeError, ValueError):
+                    raise InputError(f"option {f.name}={v!r}: must be a number") from None
+                if math.isnan(x) or (md.get("positive") and not x > 0) or (md.get("nonneg") and x < 0):
+                    raise InputError(f"option {f.name}={v!r}: must be {'> 0' if md.get('positive') else '>= 0'}")
+                if md.get("integer"):
+                    if not float(x).is_integer():
+                        raise InputError(f"option {f.name}={v!r}: must be a whole number")
+                    object.__setattr__(self, f.name, int(x))
+                else:
+                    object.__setattr__(self, f.name, x)
+
+    @classmethod
+    def from_kwargs(cls, **kw) -> "SolveOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(kw) - names
+        if unknown:
+            raise InputError(f"unknown option(s): {', '.join(sorted(unknown))}; valid: {', '.join(sorted(names))}")
+        return cls(**kw)
+
+    @classmethod
+    def doc(cls) -> str:
+        lines = []
+        for f in dataclasses.fields(cls):
+            lines.append(f"{f.name} (default {f.default!r}): {f.metadata['doc']}")
+        return "\n".join(lines)

@@ -1,0 +1,182 @@
+"""AO part 2: the resource problem (12) for a fixed association x and offloading φ.
+
+Variables (per user n, for its own server m = m(n)): bandwidth ``b[n]``, user
+power ``p[n]``, server power ``P[n]``, user compute ``Fu[n]``, server compute
+``Fs[n]``, and the delay epigraph ``T``.  The uplink and downlink energies are
+ratios χ/r (χ1 = p φ d ω_b, χ2 = P (1−φ) d ω_b); the quadratic transform of the
+paper's reference [1] replaces each by
+
+    χ² z + 1/(4 r² z),   z = 1/(2 χ⁰ r⁰)                                  (11)
+
+an upper bound for every z > 0, tight at the current point (⁰).  Written with
+the current point's values it reads, for the uplink,
+
+    (E2⁰/2) · [ (p/p⁰)² + (r_up⁰/r_up)² ]      (E2⁰ = χ1⁰/r_up⁰, the current E2)
+
+which is the same expression, well scaled.  For fixed z the objective (12)
+
+    max  Σ v_n − y ω_t T − y ω_e Σ_n (E1_n + E3_n + surrogate2_n + surrogate4_n)
+
+is concave and the constraints — budgets (3d), (3f), (3h), bounds (3e), (3g),
+(3i) and delays (3j) — are convex, so Ipopt finds its global optimum.  The
+model is built once; the association, φ, y and the transform's anchors are
+mutable Params updated between solves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..units import Units
+
+LN2 = math.log(2.0)
+
+
+def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
+    """Problem (12) in Pyomo, indexed by user and server positions, in ``units``."""
+    sc, u = scenario, units
+    N, M = sc.n_users, sc.n_servers
+    m = pyo.ConcreteModel(name="part2_resources")
+    m.units = u
+    m.N = pyo.RangeSet(0, N - 1)
+    m.M = pyo.RangeSet(0, M - 1)
+    # fixed data (scaled; see pyomo_llmmec.units)
+    m.bits = pyo.Param(m.N, initialize=dict(enumerate(map(float, u.bits(sc)))))
+    m.work_u = pyo.Param(m.N, initialize=dict(enumerate(map(float, u.user_work(sc)))))
+    m.kappa_u = pyo.Param(m.N, initialize=dict(enumerate(map(float, u.kappa_user(sc)))))
+    m.b_max = pyo.Param(m.M, initialize=dict(enumerate(map(float, sc.bandwidth_hz / u.hz))))
+    m.p_max_s = pyo.Param(m.M, initialize=dict(enumerate(map(float, sc.server_p_max_w))))
+    m.F_max_s = pyo.Param(m.M, initialize=dict(enumerate(map(float, sc.server_f_max_flops / u.flops))))
+    # association-dependent data (mutable): own server's gain, work, κ, budgets
+    m.xa = pyo.Param(m.N, m.M, mutable=True, initialize=0.0, doc="x_nm of the fixed association")
+    m.gamma = pyo.Param(m.N, mutable=True, initialize=1.0, doc="g_nm/(σ²·hz) of the own pair")
+    m.work_s = pyo.Param(m.N, mutable=True, initialize=1.0, doc="e_m t_n d_n of the own server")
+    m.kappa_s = pyo.Param(m.N, mutable=True, initialize=0.0)
+    m.bmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.pmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.Fmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.phi = pyo.Param(m.N, mutable=True, initialize=0.5, doc="φ_n (fixed in part 2)")
+    m.y = pyo.Param(mutable=True, initialize=1.0, doc="Dinkelbach parameter")
+    # anchors of the quadratic transform (11)
+    m.E2_0 = pyo.Param(m.N, mutable=True, initialize=0.0)
+    m.p_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.rup_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.E4_0 = pyo.Param(m.N, mutable=True, initialize=0.0)
+    m.P_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.rdn_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
+
+    p_max_u = sc.user_p_max_w
+    F_max_u = sc.user_f_max_flops / u.flops
+    m.b = pyo.Var(m.N, initialize=1.0)  # bounds set per association
+    m.p = pyo.Var(m.N, bounds=lambda m, n: (eps * p_max_u[n], p_max_u[n]), initialize=lambda m, n: p_max_u[n])  # (3e), (3i)
+    m.P = pyo.Var(m.N, initialize=1.0)
+    m.Fu = pyo.Var(m.N, bounds=lambda m, n: (eps * F_max_u[n], F_max_u[n]), initialize=lambda m, n: F_max_u[n])  # (3g), (3i)
+    m.Fs = pyo.Var(m.N, initialize=1.0)
+    m.T = pyo.Var(domain=pyo.NonNegativeReals, initialize=1.0)
+
+    m.rate_up = pyo.Expression(m.N, rule=lambda m, n: m.b[n] * pyo.log(1 + m.gamma[n] * m.p[n] / m.b[n]) / LN2)
+    m.rate_dn = pyo.Expression(m.N, rule=lambda m, n: m.b[n] * pyo.log(1 + m.gamma[n] * m.P[n] / m.b[n]) / LN2)
+    m.v = pyo.Expression(  # (1)
+        m.N,
+        rule=lambda m, n: sc.system.score_scale
+        * pyo.log(1 + sc.system.score_norm * (m.P[n] / m.pmax_own[n] + m.Fs[n] / m.Fmax_own[n] + m.b[n] / m.bmax_own[n])),
+    )
+    m.E1 = pyo.Expression(m.N, rule=lambda m, n: m.kappa_u[n] * m.work_u[n] * m.phi[n] * m.Fu[n] ** 2)
+    m.E3 = pyo.Expression(m.N, rule=lambda m, n: m.kappa_s[n] * m.work_s[n] * (1 - m.phi[n]) * m.Fs[n] ** 2)
+    m.E2_bound = pyo.Expression(  # (11) for χ1/r_up
+        m.N, rule=lambda m, n: 0.5 * m.E2_0[n] * ((m.p[n] / m.p_0[n]) ** 2 + (m.rup_0[n] / m.rate_up[n]) ** 2)
+    )
+    m.E4_bound = pyo.Expression(  # (11) for χ2/r_dn
+        m.N, rule=lambda m, n: 0.5 * m.E4_0[n] * ((m.P[n] / m.P_0[n]) ** 2 + (m.rdn_0[n] / m.rate_dn[n]) ** 2)
+    )
+    ot, ow = sc.system.weight_time, sc.system.weight_energy
+    m.obj = pyo.Objective(  # (12), in units.objective
+        expr=(
+            sum(m.v[n] for n in m.N)
+            - m.y * ot * u.seconds * m.T
+            - m.y * ow * sum(m.E1[n] + m.E3[n] + m.E2_bound[n] + m.E4_bound[n] for n in m.N)
+        ) / u.objective,
+        sense=pyo.maximize,
+    )
+    m.bandwidth_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.b[n] for n in m.N) <= m.b_max[s])  # (3d)
+    m.power_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.P[n] for n in m.N) <= m.p_max_s[s])  # (3f)
+    m.compute_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.Fs[n] for n in m.N) <= m.F_max_s[s])  # (3h)
+    m.delay = pyo.Constraint(  # (3j), in units.seconds
+        m.N,
+        rule=lambda m, n: (
+            m.phi[n] * m.work_u[n] / m.Fu[n]
+            + m.phi[n] * m.bits[n] / m.rate_up[n]
+            + (1 - m.phi[n]) * m.work_s[n] / m.Fs[n]
+            + (1 - m.phi[n]) * m.bits[n] / m.rate_dn[n]
+        ) / u.seconds
+        <= m.T,
+    )
+    m._eps = eps
+    m._assignment = None
+    return m
+
+
+def set_association(m, scenario, assignment) -> None:
+    """Load the association (and the own-pair data) into the mutable Params and bounds."""
+    sc, u = scenario, m.units
+    a = np.asarray(assignment)
+    if m._assignment is not None and np.array_equal(a, m._assignment):
+        return
+    gamma = u.snr_per_watt(sc)
+    work_s = u.server_work(sc)
+    kap = u.kappa_server(sc)
+    eps = m._eps
+    for n in m.N:
+        s = int(a[n])
+        for t in m.M:
+            m.xa[n, t].set_value(1.0 if t == s else 0.0)
+        m.gamma[n].set_value(float(gamma[n, s]))
+        m.work_s[n].set_value(float(work_s[n, s]))
+        m.kappa_s[n].set_value(float(kap[s]))
+        bmax, pmax, fmax = float(sc.bandwidth_hz[s] / u.hz), float(sc.server_p_max_w[s]), float(sc.server_f_max_flops[s] / u.flops)
+        m.bmax_own[n].set_value(bmax)
+        m.pmax_own[n].set_value(pmax)
+        m.Fmax_own[n].set_value(fmax)
+        m.b[n].setlb(eps * bmax), m.b[n].setub(bmax)  # (3i), and a positive floor
+        m.P[n].setlb(eps * pmax), m.P[n].setub(pmax)
+        m.Fs[n].setlb(eps * fmax), m.Fs[n].setub(fmax)
+    m._assignment = a.copy()
+
+
+def set_point(m, scenario, solution, evaluation, y: float) -> None:
+    """Anchor the transform (11) and Ipopt's start at a point; set φ and y."""
+    u = m.units
+    s, ev = solution, evaluation
+    m.y.set_value(float(y))
+
+    def clip(var, val):
+        lo, hi = var.lb, var.ub
+        return min(max(val, lo), hi)
+
+    for n in m.N:
+        m.phi[n].set_value(float(s.phi[n]))
+        m.b[n].set_value(clip(m.b[n], s.b[n] / u.hz))
+        m.p[n].set_value(clip(m.p[n], s.p[n]))
+        m.P[n].set_value(clip(m.P[n], s.p_server[n]))
+        m.Fu[n].set_value(clip(m.Fu[n], s.f_user[n] / u.flops))
+        m.Fs[n].set_value(clip(m.Fs[n], s.f_server[n] / u.flops))
+        # anchors in model units (values at the clipped start, so the bound is tight there)
+        p0, P0 = pyo.value(m.p[n]), pyo.value(m.P[n])
+        r_up0, r_dn0 = pyo.value(m.rate_up[n]), pyo.value(m.rate_dn[n])
+        m.p_0[n].set_value(p0)
+        m.P_0[n].set_value(P0)
+        m.rup_0[n].set_value(r_up0)
+        m.rdn_0[n].set_value(r_dn0)
+        m.E2_0[n].set_value(p0 * float(s.phi[n]) * pyo.value(m.bits[n]) / r_up0)
+        m.E4_0[n].set_value(P0 * (1 - float(s.phi[n])) * pyo.value(m.bits[n]) / r_dn0)
+    m.T.set_value(max(ev.delay / u.seconds, 0.0) * (1 + 1e-9))
+
+
+def read_resources(m, scenario):
+    """(b, p, P, F_n, F_nm) in SI units from a solved part-2 model."""
+    u = m.units
+    get = lambda comp: np.array([pyo.value(comp[n]) for n in m.N], dtype=float)  # noqa: E731
+    return get(m.b) * u.hz, get(m.p), get(m.P), get(m.Fu) * u.flops, get(m.Fs) * u.flops

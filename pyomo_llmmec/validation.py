@@ -1,0 +1,295 @@
+"""Validation: small ``check_*`` rules, run before any model is built.
+
+Each rule raises :class:`~pyomo_llmmec.errors.InputError` naming the file,
+sheet, Excel row (header = row 1) and column it rejects.  The rules work on the
+raw sheets of a workbook (``build_scenario_from_frames``) and on a Scenario
+built in code (``check_scenario_arrays``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .schema import CHANNEL_COLUMNS, SCENARIO_SHEETS, SERVER_COLUMNS, SYSTEM_PARAMETERS, USER_COLUMNS, Field
+
+REQUIRED_SCENARIO_SHEETS = ("system", "users", "servers", "channels")
+
+
+def excel_row(index) -> int:
+    """Excel row number of a data row read with the header on row 1."""
+    return int(index) + 2
+
+
+def is_empty(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    if isinstance(v, str) and not v.strip():
+        return True
+    try:
+        return bool(pd.isna(v)) and not isinstance(v, str)
+    except (TypeError, ValueError):
+        return False
+
+
+def parse_number(v, *, path, sheet, row, column) -> float:
+    """A finite float from a cell, or an InputError naming the cell."""
+    if is_empty(v):
+        raise InputError("value is empty; a number is required", path=path, sheet=sheet, row=row, column=column)
+    if isinstance(v, bool) or isinstance(v, np.bool_):
+        raise InputError(f"value {v!r} is not a number", path=path, sheet=sheet, row=row, column=column)
+    if isinstance(v, numbers.Real):
+        x = float(v)
+    elif isinstance(v, str):
+        try:
+            x = float(v.strip())
+        except ValueError:
+            raise InputError(f"value {v!r} is not a number", path=path, sheet=sheet, row=row, column=column) from None
+    else:
+        raise InputError(f"value {v!r} is not a number", path=path, sheet=sheet, row=row, column=column)
+    if not math.isfinite(x):
+        raise InputError(f"value {v!r} is not a finite number", path=path, sheet=sheet, row=row, column=column)
+    return x
+
+
+def parse_id(v, *, path, sheet, row, column):
+    """An id from a cell: ``int`` for whole numbers, else stripped ``str``."""
+    if is_empty(v):
+        raise InputError("id is empty", path=path, sheet=sheet, row=row, column=column)
+    if isinstance(v, bool) or isinstance(v, np.bool_):
+        raise InputError(f"id {v!r} is not valid", path=path, sheet=sheet, row=row, column=column)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        x = float(v)
+        if not math.isfinite(x):
+            raise InputError(f"id {v!r} is not valid", path=path, sheet=sheet, row=row, column=column)
+        return int(x) if x.is_integer() else str(v)
+    s = str(v).strip()
+    return int(s) if s.lstrip("-").isdigit() else s
+
+
+def id_key(v) -> str:
+    """The key used to match ids across sheets and workbooks (3, 3.0 and '3' match)."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def check_bounds(x: float, f: Field, *, path, sheet, row, column):
+    if f.lower is not None and (x <= f.lower if f.lower_open else x < f.lower):
+        raise InputError(f"value {x:g} must be {f.bound_text()}", path=path, sheet=sheet, row=row, column=column)
+    if f.upper is not None and x > f.upper:
+        raise InputError(f"value {x:g} must be {f.bound_text()}", path=path, sheet=sheet, row=row, column=column)
+
+
+# ---------------------------------------------------------------------------------
+# Rules on raw sheets
+# ---------------------------------------------------------------------------------
+
+
+def check_sheets_present(sheets: dict, required, path):
+    for name in required:
+        if name not in sheets:
+            close = [s for s in sheets if str(s).strip().lower() == name]
+            hint = f" (found '{close[0]}': sheet names are lower-case and exact)" if close else ""
+            raise InputError(f"missing sheet '{name}'{hint}", path=path, sheet=name)
+
+
+def check_columns_present(df: pd.DataFrame, sheet: str, names, path):
+    for name in names:
+        if name not in df.columns:
+            close = [c for c in df.columns if str(c).strip().lower() == name]
+            hint = f" (found '{close[0]}': column names are lower-case and exact)" if close else ""
+            raise InputError(f"missing column '{name}'{hint}", path=path, sheet=sheet, row=1, column=name)
+
+
+def drop_empty_rows(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df
+    mask = df.apply(lambda r: all(is_empty(v) for v in r), axis=1)
+    return df.loc[~mask]
+
+
+def check_not_empty(df: pd.DataFrame, sheet: str, path):
+    if df.empty:
+        raise InputError("sheet has no data rows", path=path, sheet=sheet, row=2)
+
+
+def parse_table(df: pd.DataFrame, sheet: str, fields, path) -> dict:
+    """Parse the schema's columns of a sheet: {column: list of values}. Rows keep Excel numbering."""
+    check_columns_present(df, sheet, [f.name for f in fields if f.required], path)
+    out = {}
+    for f in fields:
+        if f.name not in df.columns:
+            continue
+        col = df[f.name]
+        if not f.required and all(is_empty(v) for v in col):
+            continue  # optional column left blank
+        vals = []
+        for idx, v in col.items():
+            row = excel_row(idx)
+            if f.kind == "id":
+                vals.append(parse_id(v, path=path, sheet=sheet, row=row, column=f.name))
+            else:
+                x = parse_number(v, path=path, sheet=sheet, row=row, column=f.name)
+                check_bounds(x, f, path=path, sheet=sheet, row=row, column=f.name)
+                vals.append(x)
+        out[f.name] = vals
+    return out
+
+
+def check_unique_ids(ids, rows, sheet, column, path):
+    seen = {}
+    for v, row in zip(ids, rows):
+        k = id_key(v)
+        if k in seen:
+            raise InputError(f"duplicate id {v!r} (first on row {seen[k]})", path=path, sheet=sheet, row=row, column=column)
+        seen[k] = row
+
+
+def parse_system(df: pd.DataFrame, path) -> dict:
+    sheet = "system"
+    check_columns_present(df, sheet, ["parameter", "value"], path)
+    values, rows = {}, {}
+    for idx, r in df.iterrows():
+        row = excel_row(idx)
+        name = r["parameter"]
+        if is_empty(name):
+            raise InputError("parameter name is empty", path=path, sheet=sheet, row=row, column="parameter")
+        name = str(name).strip()
+        if name in rows:
+            raise InputError(f"parameter '{name}' appears twice (first on row {rows[name]})", path=path, sheet=sheet, row=row, column="parameter")
+        rows[name] = row
+        values[name] = r["value"]
+    out = {}
+    for f in SYSTEM_PARAMETERS:
+        if f.name not in values:
+            raise InputError(f"missing parameter row '{f.name}'", path=path, sheet=sheet, column="parameter")
+        x = parse_number(values[f.name], path=path, sheet=sheet, row=rows[f.name], column="value")
+        check_bounds(x, f, path=path, sheet=sheet, row=rows[f.name], column="value")
+        out[f.name] = x
+    if out["weight_time"] == 0 and out["weight_energy"] == 0:
+        raise InputError("weight_time and weight_energy are both 0: the cost in (2) would be zero", path=path, sheet=sheet, column="value")
+    return out
+
+
+def check_channels(ch: dict, ch_rows, user_keys: dict, server_keys: dict, path):
+    """Every channel row names a known user and server; exactly one row per pair."""
+    sheet = "channels"
+    n, m = len(user_keys), len(server_keys)
+    gain = np.full((n, m), np.nan)
+    first_row = {}
+    for u, s, g, row in zip(ch["user"], ch["server"], ch["gain"], ch_rows):
+        ku, ks = id_key(u), id_key(s)
+        if ku not in user_keys:
+            raise InputError(f"unknown user {u!r} (not on sheet 'users')", path=path, sheet=sheet, row=row, column="user")
+        if ks not in server_keys:
+            raise InputError(f"unknown server {s!r} (not on sheet 'servers')", path=path, sheet=sheet, row=row, column="server")
+        i, j = user_keys[ku], server_keys[ks]
+        if (i, j) in first_row:
+            raise InputError(f"duplicate row for user {u!r}, server {s!r} (first on row {first_row[(i, j)]})", path=path, sheet=sheet, row=row, column="user")
+        first_row[(i, j)] = row
+        gain[i, j] = g
+    if np.isnan(gain).any():
+        i, j = map(int, np.argwhere(np.isnan(gain))[0])
+        inv_u = {v: k for k, v in user_keys.items()}
+        inv_s = {v: k for k, v in server_keys.items()}
+        missing = int(np.isnan(gain).sum())
+        raise InputError(
+            f"no row for user {inv_u[i]}, server {inv_s[j]} ({missing} pair(s) missing; exactly one row per user-server pair is required)",
+            path=path, sheet=sheet, column="gain",
+        )
+    return gain
+
+
+def _positions(tab: dict):
+    if "x_m" in tab and "y_m" in tab:
+        return np.column_stack([tab["x_m"], tab["y_m"]])
+    return None
+
+
+def build_scenario_from_frames(system, users, servers, channels, *, name="scenario", path=None):
+    """Run every rule on the four raw sheets and build the Scenario."""
+    from .scenario import Scenario, SystemParams
+
+    sys_vals = parse_system(drop_empty_rows(system), path)
+    frames = {"users": users, "servers": servers, "channels": channels}
+    tabs, rows = {}, {}
+    for sheet, fields in SCENARIO_SHEETS.items():
+        df = drop_empty_rows(frames[sheet])
+        check_columns_present(df, sheet, [f.name for f in fields if f.required], path)
+        check_not_empty(df, sheet, path)
+        tabs[sheet] = parse_table(df, sheet, fields, path)
+        rows[sheet] = [excel_row(i) for i in df.index]
+    for sheet, col in (("users", "user"), ("servers", "server")):
+        check_unique_ids(tabs[sheet][col], rows[sheet], sheet, col, path)
+    u, s = tabs["users"], tabs["servers"]
+    user_keys = {id_key(v): i for i, v in enumerate(u["user"])}
+    server_keys = {id_key(v): j for j, v in enumerate(s["server"])}
+    gain = check_channels(tabs["channels"], rows["channels"], user_keys, server_keys, path)
+    return Scenario(
+        user_ids=tuple(u["user"]),
+        server_ids=tuple(s["server"]),
+        adapter_params=u["adapter_params"],
+        flops_per_param=u["flops_per_param"],
+        user_epochs=u["epochs"],
+        user_kappa=u["kappa"],
+        user_p_max_w=u["p_max_w"],
+        user_f_max_flops=u["f_max_flops"],
+        bandwidth_hz=s["bandwidth_hz"],
+        server_p_max_w=s["p_max_w"],
+        server_f_max_flops=s["f_max_flops"],
+        server_kappa=s["kappa"],
+        server_epochs=s["epochs"],
+        gain=gain,
+        system=SystemParams(**sys_vals),
+        user_xy=_positions(u),
+        server_xy=_positions(s),
+        name=name,
+    )
+
+
+# ---------------------------------------------------------------------------------
+# Rules on a Scenario built in code
+# ---------------------------------------------------------------------------------
+
+_USER_ARRAYS = dict(zip([f.name for f in USER_COLUMNS[1:7]], ["adapter_params", "flops_per_param", "user_epochs", "user_kappa", "user_p_max_w", "user_f_max_flops"]))
+_SERVER_ARRAYS = dict(zip([f.name for f in SERVER_COLUMNS[1:6]], ["bandwidth_hz", "server_p_max_w", "server_f_max_flops", "server_kappa", "server_epochs"]))
+
+
+def check_scenario_arrays(sc) -> None:
+    """The schema's bounds and finiteness on a Scenario's arrays; unique ids."""
+    for sheet, fields, mapping, ids, idcol in (
+        ("users", USER_COLUMNS, _USER_ARRAYS, sc.user_ids, "user"),
+        ("servers", SERVER_COLUMNS, _SERVER_ARRAYS, sc.server_ids, "server"),
+    ):
+        keys = [id_key(v) for v in ids]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise InputError(f"duplicate id {dup!r}", sheet=sheet, column=idcol)
+        for f in fields:
+            if f.name not in mapping:
+                continue
+            a = getattr(sc, mapping[f.name])
+            for i, x in enumerate(a):
+                if not math.isfinite(x):
+                    raise InputError(f"value {x} of {idcol} {ids[i]!r} is not finite", sheet=sheet, column=f.name)
+                check_bounds(float(x), f, path=None, sheet=sheet, row=None, column=f"{f.name}' of {idcol} '{ids[i]}")
+    g = sc.gain
+    if not np.all(np.isfinite(g)) or np.any(g <= 0):
+        i, j = map(int, np.argwhere(~(np.isfinite(g) & (g > 0)))[0])
+        raise InputError(f"gain {g[i, j]!r} of user {sc.user_ids[i]!r}, server {sc.server_ids[j]!r} must be a finite number > 0", sheet="channels", column="gain")
+    for f in SYSTEM_PARAMETERS:
+        x = getattr(sc.system, f.name)
+        if not math.isfinite(x):
+            raise InputError(f"{f.name} = {x} is not finite", sheet="system", column="value")
+        check_bounds(float(x), f, path=None, sheet="system", row=None, column=f.name)
+    if sc.system.weight_time == 0 and sc.system.weight_energy == 0:
+        raise InputError("weight_time and weight_energy are both 0: the cost in (2) would be zero", sheet="system")
