@@ -106,7 +106,8 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
-def _print_summary(sol, file=sys.stdout):
+def _print_summary(sol, file=None):
+    file = file or sys.stdout
     ev = sol.evaluation
     rows = [
         ("method", sol.method),

@@ -4,10 +4,12 @@ One outer iteration i, with y = SCR of the incumbent (Dinkelbach, line 7):
 
 1. **AO part 1** (if the method has an association block): P1 (6) at the fixed
    resources of :func:`~pyomo_llmmec.methods.blocks.p1_resources`.
-   * If P1 proposes a *new* association, it is tried as a whole: resources for
-     it, the exact φ LP, then part 2.  It is accepted only if the SCR after that
-     part 2 is not lower than the incumbent's [decision, MODEL.md §5.1]; its rows
-     in the history are marked ``branch='trial'``.
+   * If P1 proposes a *new* association (for the SDR route: one whose P1
+     objective beats keeping the current association), it is tried as a whole: resources for
+     it, the exact φ LP, then part 2 (at most ``trial_part2_iter`` iterations).
+     It is accepted only if the SCR after that part 2 is not lower than the
+     incumbent's [decision, MODEL.md §5.1]; its rows in the history are marked
+     ``branch='trial'``.
    * Otherwise (or if the trial is rejected) φ is optimised for the incumbent's
      association and resources (the exact φ LP) — a step that cannot lower the
      SCR, since the incumbent has Dinkelbach objective 0 at y = its SCR.
@@ -99,11 +101,18 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
         moved = False
         t_it = time.perf_counter()
 
+        units = units_for(sc, inc_ev)  # T and objective units follow the incumbent (conditioning)
         if assoc_block is not None:
             R1 = p1_resources(sc, inc)
             data = p1_data(sc, units, y, inc.p, inc.f_user, *R1)
             prop = assoc_block.propose(data, inc.assignment)
             changed = not np.array_equal(prop.assignment, inc.assignment)
+            if changed and not assoc_block.exact:
+                # a rounded proposal is tried only if P1 itself prefers it to the current association
+                _, _, stay_obj = phi_step.solve_data(data, inc.assignment)
+                if prop.objective >= stay_obj - 1e-9 * max(1.0, abs(stay_obj)):
+                    changed = False
+                    prop.status = f"{prop.status}; rounded association not better than the current one in P1 ({prop.objective:.6g} >= {stay_obj:.6g})"
             p1_stats.append({"iteration": it, "objective": prop.objective, "bound": prop.bound, "changed": changed,
                              "seconds": prop.seconds, **prop.extra})
             row = dict(iteration=it, step="part1", objective=prop.objective, bound=prop.bound,
@@ -112,7 +121,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
             if changed:
                 trial = res_block.for_association(inc, prop.assignment, R1)
                 if optimize_phi:
-                    trial, _ = phi_step.run(trial, y)
+                    trial, _ = phi_step.run(trial, y, units)
                 with timer("evaluation"):
                     trial_ev = evaluate(sc, trial, attach=False)
                 hist.add(**row, branch="trial", scr=inc_ev.scr, candidate_scr=trial_ev.scr, accepted=trial_ev.feasible)
@@ -120,7 +129,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
                     def rec_trial(**r):
                         hist.add(iteration=it, branch="trial", scr=inc_ev.scr, **r)
 
-                    trial2, trial2_ev = res_block.improve(trial, trial_ev, y, rec_trial, deadline)
+                    trial2, trial2_ev = res_block.improve(trial, trial_ev, y, rec_trial, deadline, max_iter=options.trial_part2_iter)
                     ok = trial2_ev.feasible and trial2_ev.scr >= inc_ev.scr
                     if ok:
                         inc, inc_ev, moved = trial2, trial2_ev, True
@@ -130,7 +139,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
             if not moved:
                 if optimize_phi:
                     t0 = time.perf_counter()
-                    cand, obj = phi_step.run(inc, y)
+                    cand, obj = phi_step.run(inc, y, units)
                     with timer("evaluation"):
                         cand_ev = evaluate(sc, cand, attach=False)
                     inc, inc_ev, ok = take(cand, cand_ev, inc, inc_ev)

@@ -133,6 +133,8 @@ def _highs():
 
     opt = Highs()
     opt.config.load_solution = False
+    # coefficients are scaled (units.py); terms below 1e-9 of a unit are negligible, not errors
+    opt.highs_options["small_matrix_value"] = 1e-12
     return opt
 
 
@@ -168,10 +170,10 @@ class PhiStep:
         _, phi, T = read_p1(m, self.sc.n_users, self.sc.n_servers)
         return phi, T, float(res.best_feasible_objective)
 
-    def run(self, sol: Solution, y: float):
+    def run(self, sol: Solution, y: float, units=None):
         """Optimise φ for ``sol``'s association and resources; returns (new solution, P1 objective)."""
         b, P, F = pair_matrices(self.sc, sol)
-        data = p1_data(self.sc, self.units, y, sol.p, sol.f_user, b, P, F)
+        data = p1_data(self.sc, units or self.units, y, sol.p, sol.f_user, b, P, F)
         phi, _T, obj = self.solve_data(data, sol.assignment)
         return sol.copy(phi=phi, evaluation=None), obj
 
@@ -197,6 +199,7 @@ class MILPAssociation:
     """P1 exactly: w = xφ linearised, solved to optimality by HiGHS (no size limit)."""
 
     name = "milp"
+    exact = True
 
     def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
         solvers.require("highs")
@@ -228,6 +231,7 @@ class GurobiAssociation:
     """P1 exactly as a MIQCP (bilinear x·φ kept), solved by Gurobi."""
 
     name = "gurobi"
+    exact = True
 
     def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
         solvers.require("gurobi")
@@ -289,6 +293,7 @@ class SDRAssociation:
     """
 
     name = "sdr"
+    exact = False
 
     def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
         solvers.require("sdp")
@@ -296,7 +301,7 @@ class SDRAssociation:
 
         self.sc, self.timer, self.phi_step = scenario, timer, phi_step
         with timer("model build"):
-            self.sdp = SDRProblem(scenario.n_users, scenario.n_servers, cuts=options.sdr_cuts)
+            self.sdp = SDRProblem(scenario.n_users, scenario.n_servers, cuts=options.sdr_cuts, chordal=options.sdr_chordal)
         self.solver_names = solvers.sdp_solvers()
 
     def propose(self, data: P1Data, inc_assignment) -> Proposal:
@@ -319,11 +324,7 @@ class SDRAssociation:
         a = np.empty(N, dtype=int)
         a[r] = cols[c]
         phi, _T, obj = self.phi_step.solve_data(data, a)
-        iters = None
-        try:
-            iters = int(self.sdp.problem.solver_stats.num_iters)
-        except (AttributeError, TypeError):
-            pass
+        iters = res.iterations
         gap = (obj - res.lower_bound) / max(abs(res.lower_bound), 1e-12)
         return Proposal(a, phi, obj, res.lower_bound, res.status, time.perf_counter() - t0, iters,
                         {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver})
@@ -335,8 +336,7 @@ ASSOCIATION_BLOCKS = {"milp": MILPAssociation, "gurobi": GurobiAssociation, "sdr
 def choose_assoc(name: str, scenario, options) -> str:
     if name != "auto":
         return name
-    size = scenario.n_users * (scenario.n_servers + 1) + 1
-    return "sdr" if size <= options.sdr_max_size else "milp"
+    return "sdr" if scenario.n_users * scenario.n_servers <= options.sdr_max_pairs else "milp"
 
 
 # -----------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ class EqualSplitResources:
     def for_association(self, inc: Solution, assignment, R1) -> Solution:
         return equal_split(self.sc, assignment, phi=inc.phi).copy(method=inc.method)
 
-    def improve(self, sol, ev, y, record, deadline):
+    def improve(self, sol, ev, y, record, deadline, max_iter=None):
         return sol, ev
 
 
@@ -384,6 +384,7 @@ class FPResources:
             "print_level": 0,
             "sb": "yes",
             "honor_original_bounds": "yes",
+            "mu_init": 1e-4,  # each solve starts at the previous optimum: a small barrier start saves ~40 % of iterations
         }
         self.solves = 0
         self.ipopt_iterations = 0
@@ -408,24 +409,25 @@ class FPResources:
             res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
         self.solves += 1
         self.ipopt_iterations += iters[0]
-        return str(res.solver.termination_condition), iters[0]
+        obj = res.problem.lower_bound  # the objective (12) at Ipopt's point (maximisation)
+        return str(res.solver.termination_condition), iters[0], float(obj) if obj is not None else math.nan
 
-    def improve(self, sol: Solution, ev, y, record, deadline):
+    def improve(self, sol: Solution, ev, y, record, deadline, max_iter=None):
         """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation)."""
         m = self.model
         with self.timer("model update"):
             set_association(m, self.sc, sol.assignment)
         cur, cur_ev = sol, ev
-        for k in range(1, self.options.part2_max_iter + 1):
+        for k in range(1, (max_iter or self.options.part2_max_iter) + 1):
             if time.perf_counter() > deadline:
                 break
             with self.timer("model update"):
                 set_point(m, self.sc, cur, cur_ev, cur_ev.scr)
             t0 = time.perf_counter()
             try:
-                tc, iters = self._solve_once()
+                tc, iters, obj = self._solve_once()
             except Exception as exc:  # noqa: BLE001 - Ipopt/ASL errors: a failed step, reported
-                tc, iters = f"error: {type(exc).__name__}: {exc}", 0
+                tc, iters, obj = f"error: {type(exc).__name__}: {exc}", 0, math.nan
             secs = time.perf_counter() - t0
             if tc.startswith("error"):
                 self.failures.append(tc)
@@ -439,7 +441,7 @@ class FPResources:
             if tc != "optimal":
                 self.failures.append(f"Ipopt ended with {tc}")
             record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc,
-                   objective=float(pyo.value(m.obj)), seconds=secs, inner_iterations=iters,
+                   objective=obj, seconds=secs, inner_iterations=iters,
                    drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible else math.nan)
             if not ok:
                 break

@@ -20,17 +20,19 @@ class SolveOptions:
     """Options of :func:`pyomo_llmmec.solve` (not every method uses every option)."""
 
     assoc: str = opt("auto", "AO part-1 solver: 'sdr' (the paper's SDR + Hungarian), 'milp' (exact, HiGHS), "
-                     "'gurobi' (exact MIQCP), 'auto' (sdr when its lifted matrix has at most sdr_max_size rows, else milp)",
+                     "'gurobi' (exact MIQCP), 'auto' (sdr when N·M <= sdr_max_pairs, else milp)",
                      choices=ASSOC_CHOICES)
-    tol: float = opt(1e-6, "Dinkelbach stopping rule ε of Algorithm 1: stop when y_new/y_old − 1 <= ε", positive=True)
+    tol: float = opt(1e-4, "Dinkelbach stopping rule ε of Algorithm 1: stop when y_new/y_old − 1 <= ε", positive=True)
     max_iter: int = opt(50, "outer (Dinkelbach) iteration limit", positive=True, integer=True)
-    part2_tol: float = opt(1e-7, "part 2 stops when an Ipopt solve raises the SCR by at most this (relative)", positive=True)
+    part2_tol: float = opt(1e-5, "part 2 stops when an Ipopt solve raises the SCR by at most this (relative)", positive=True)
     part2_max_iter: int = opt(30, "limit on part-2 (quadratic-transform) iterations per outer iteration", positive=True, integer=True)
+    trial_part2_iter: int = opt(5, "part-2 iterations spent on trying a new association before accepting or rejecting it", positive=True, integer=True)
     time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds (checked between block solves)", positive=True)
-    p1_time_limit: float = opt(120.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
+    p1_time_limit: float = opt(60.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
-    sdr_max_size: int = opt(200, "assoc='auto' uses the SDR when N(M+1)+1 <= this", positive=True, integer=True)
+    sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this (its compile time grows with N·M)", positive=True, integer=True)
+    sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)
     start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",

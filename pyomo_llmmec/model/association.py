@@ -15,7 +15,7 @@ coefficients (numpy, SI, then scaled); :func:`build_p1` declares P1 in Pyomo:
 * ``form="miqcp"``: the bilinear terms as they are, for Gurobi.
 
 The budgets are written as shares: Σ_n x_nm (b_nm / b_max_m) ≤ 1, and the
-delay constraint (3j) reads  c1_n φ_n + c34_nm x_nm + (c2_nm − c34_nm) w_nm ≤ T
+delay constraint (3j) reads  c1_n φ_n + Σ_m [c34_nm x_nm + (c2_nm − c34_nm) w_nm] ≤ T
 with T1 = c1 φ, T2 = c2 φ, T3 + T4 = c34 (1 − φ) (``c2m34`` holds c2 − c34).  Coefficients are mutable
 Params, so one model serves every iteration.
 """
@@ -130,10 +130,12 @@ def build_p1(n_users: int, n_servers: int, form: str = "milp") -> pyo.ConcreteMo
     m.bandwidth_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.share_b[n, s] * m.x[n, s] for n in m.N) <= 1)  # (3d)
     m.power_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.share_p[n, s] * m.x[n, s] for n in m.N) <= 1)  # (3f)
     m.compute_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.share_f[n, s] * m.x[n, s] for n in m.N) <= 1)  # (3h)
-    # (3j): T1_n + x_nm (T2_nm + T3_nm + T4_nm) <= T
+    # (3j): T1_n + x_nm (T2_nm + T3_nm + T4_nm) <= T for every m.  With binary x and (3b) exactly one
+    # x_nm is 1, so the N·M constraints are equivalent to one per user summed over m — the form used
+    # here, whose LP relaxation is tighter (the SDR keeps the per-pair form of the paper).
     m.delay = pyo.Constraint(
-        m.N, m.M,
-        rule=lambda m, n, s: m.c1[n] * m.phi[n] + m.c34[n, s] * m.x[n, s] + xphi(m, n, s, m.c2m34[n, s]) <= m.T,
+        m.N,
+        rule=lambda m, n: m.c1[n] * m.phi[n] + sum(m.c34[n, s] * m.x[n, s] + xphi(m, n, s, m.c2m34[n, s]) for s in m.M) <= m.T,
     )
     return m
 

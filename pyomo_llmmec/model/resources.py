@@ -19,8 +19,9 @@ which is the same expression, well scaled.  For fixed z the objective (12)
 
 is concave and the constraints — budgets (3d), (3f), (3h), bounds (3e), (3g),
 (3i) and delays (3j) — are convex, so Ipopt finds its global optimum.  The
-model is built once; the association, φ, y and the transform's anchors are
-mutable Params updated between solves.
+model is built once; φ, y, the transform's anchors and the own-pair data are
+mutable Params updated between solves (the three budget constraints are
+re-declared when the association changes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 
-from ..units import Units
+from ..units import Units, units_for
 
 LN2 = math.log(2.0)
 
@@ -51,7 +52,6 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m.p_max_s = pyo.Param(m.M, initialize=dict(enumerate(map(float, sc.server_p_max_w))))
     m.F_max_s = pyo.Param(m.M, initialize=dict(enumerate(map(float, sc.server_f_max_flops / u.flops))))
     # association-dependent data (mutable): own server's gain, work, κ, budgets
-    m.xa = pyo.Param(m.N, m.M, mutable=True, initialize=0.0, doc="x_nm of the fixed association")
     m.gamma = pyo.Param(m.N, mutable=True, initialize=1.0, doc="g_nm/(σ²·hz) of the own pair")
     m.work_s = pyo.Param(m.N, mutable=True, initialize=1.0, doc="e_m t_n d_n of the own server")
     m.kappa_s = pyo.Param(m.N, mutable=True, initialize=0.0)
@@ -60,6 +60,9 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m.Fmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
     m.phi = pyo.Param(m.N, mutable=True, initialize=0.5, doc="φ_n (fixed in part 2)")
     m.y = pyo.Param(mutable=True, initialize=1.0, doc="Dinkelbach parameter")
+    # time and objective units follow the current point (set_point), so T and the objective stay O(1)
+    m.t_unit = pyo.Param(mutable=True, initialize=u.seconds, doc="seconds per unit of T")
+    m.obj_unit = pyo.Param(mutable=True, initialize=u.objective, doc="objective unit")
     # anchors of the quadratic transform (11)
     m.E2_0 = pyo.Param(m.N, mutable=True, initialize=0.0)
     m.p_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
@@ -93,30 +96,38 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
         m.N, rule=lambda m, n: 0.5 * m.E4_0[n] * ((m.P[n] / m.P_0[n]) ** 2 + (m.rdn_0[n] / m.rate_dn[n]) ** 2)
     )
     ot, ow = sc.system.weight_time, sc.system.weight_energy
-    m.obj = pyo.Objective(  # (12), in units.objective
+    m.obj = pyo.Objective(  # (12), in obj_unit
         expr=(
             sum(m.v[n] for n in m.N)
-            - m.y * ot * u.seconds * m.T
+            - m.y * ot * m.t_unit * m.T
             - m.y * ow * sum(m.E1[n] + m.E3[n] + m.E2_bound[n] + m.E4_bound[n] for n in m.N)
-        ) / u.objective,
+        ) / m.obj_unit,
         sense=pyo.maximize,
     )
-    m.bandwidth_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.b[n] for n in m.N) <= m.b_max[s])  # (3d)
-    m.power_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.P[n] for n in m.N) <= m.p_max_s[s])  # (3f)
-    m.compute_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.xa[n, s] * m.Fs[n] for n in m.N) <= m.F_max_s[s])  # (3h)
-    m.delay = pyo.Constraint(  # (3j), in units.seconds
+    m.delay = pyo.Constraint(  # (3j), in t_unit
         m.N,
         rule=lambda m, n: (
             m.phi[n] * m.work_u[n] / m.Fu[n]
             + m.phi[n] * m.bits[n] / m.rate_up[n]
             + (1 - m.phi[n]) * m.work_s[n] / m.Fs[n]
             + (1 - m.phi[n]) * m.bits[n] / m.rate_dn[n]
-        ) / u.seconds
+        ) / m.t_unit
         <= m.T,
     )
     m._eps = eps
     m._assignment = None
     return m
+
+
+def declare_budgets(m, assignment) -> None:
+    """(3d), (3f), (3h) over the users of each server; rebuilt only when the association changes."""
+    users = {s: [n for n in m.N if assignment[n] == s] for s in m.M}
+    for name in ("bandwidth_budget", "power_budget", "compute_budget"):
+        if hasattr(m, name):
+            m.del_component(name)
+    m.bandwidth_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.b[n] for n in users[s]) <= m.b_max[s] if users[s] else pyo.Constraint.Skip)
+    m.power_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.P[n] for n in users[s]) <= m.p_max_s[s] if users[s] else pyo.Constraint.Skip)
+    m.compute_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.Fs[n] for n in users[s]) <= m.F_max_s[s] if users[s] else pyo.Constraint.Skip)
 
 
 def set_association(m, scenario, assignment) -> None:
@@ -129,10 +140,9 @@ def set_association(m, scenario, assignment) -> None:
     work_s = u.server_work(sc)
     kap = u.kappa_server(sc)
     eps = m._eps
+    declare_budgets(m, a)
     for n in m.N:
         s = int(a[n])
-        for t in m.M:
-            m.xa[n, t].set_value(1.0 if t == s else 0.0)
         m.gamma[n].set_value(float(gamma[n, s]))
         m.work_s[n].set_value(float(work_s[n, s]))
         m.kappa_s[n].set_value(float(kap[s]))
@@ -172,7 +182,10 @@ def set_point(m, scenario, solution, evaluation, y: float) -> None:
         m.rdn_0[n].set_value(r_dn0)
         m.E2_0[n].set_value(p0 * float(s.phi[n]) * pyo.value(m.bits[n]) / r_up0)
         m.E4_0[n].set_value(P0 * (1 - float(s.phi[n])) * pyo.value(m.bits[n]) / r_dn0)
-    m.T.set_value(max(ev.delay / u.seconds, 0.0) * (1 + 1e-9))
+    ref = units_for(scenario, ev)
+    m.t_unit.set_value(ref.seconds)
+    m.obj_unit.set_value(ref.objective)
+    m.T.set_value(max(ev.delay / ref.seconds, 0.0) * (1 + 1e-9))
 
 
 def read_resources(m, scenario):

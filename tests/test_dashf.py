@@ -1,0 +1,160 @@
+"""DASHF (Algorithm 1): feasibility, recomputed SCR, monotone traces, determinism, failures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyomo_llmmec as lm
+from pyomo_llmmec import solvers
+from pyomo_llmmec.cli import main
+
+ASSOCS = ["milp", "sdr", "gurobi"]
+
+
+def check_trace(sol, start_scr):
+    h = sol.history
+    assert h.iloc[0]["step"] == "init" and h.iloc[0]["scr"] == pytest.approx(start_scr, rel=1e-12)
+    scr = h["scr"].to_numpy(float)
+    assert np.all(np.diff(scr) >= 0), "the incumbent's SCR must never decrease"
+    # steps taken on the incumbent's own path: their candidates are the trace (no hidden drop)
+    own = h[(h["branch"] != "trial") & (h["accepted"] == True)]  # noqa: E712
+    assert np.all(np.diff(own["candidate_scr"].to_numpy(float)) >= -1e-12 * scr[-1])
+    # genuine monotonicity: no block proposed a lower SCR beyond solver tolerance
+    assert sol.info["max_drop"] <= 1e-9
+    outer = h[h["step"] == "outer"]
+    assert len(outer) == sol.info["outer_iterations"]
+    assert outer["scr"].iloc[-1] == pytest.approx(sol.scr, rel=1e-12)
+
+
+@pytest.mark.parametrize("assoc", ASSOCS)
+def test_dashf_feasible_monotone_and_recomputed(paper_default, assoc):
+    if assoc == "gurobi" and not solvers.available("gurobi"):
+        pytest.skip("Gurobi is not available: " + solvers.check_gurobi().detail)
+    start = lm.evaluate(paper_default, lm.initial_point(paper_default))
+    sol = lm.solve(paper_default, "dashf", assoc=assoc)
+    ev = lm.evaluate(paper_default, sol.copy(evaluation=None))  # recomputed from scratch
+    assert ev.feasible and ev.max_violation <= 1e-6
+    assert sol.scr == pytest.approx(ev.scr, rel=1e-12)
+    assert sol.scr >= start.scr
+    assert sol.status in ("converged", "iteration_limit")
+    assert sol.info["assoc"] == assoc
+    check_trace(sol, start.scr)
+    p1 = sol.history[sol.history["step"] == "part1"]
+    assert len(p1) >= sol.info["outer_iterations"]
+    if assoc == "sdr":  # the SDR's lower bound and the rounded objective are recorded; LB <= rounded
+        rows = p1[p1["bound"].notna() & p1["rounded"].notna()]
+        assert len(rows) and np.all(rows["bound"] <= rows["rounded"] + 1e-7 * np.abs(rows["rounded"]).clip(1))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_dashf_deterministic(seed):
+    sc = lm.generate_scenario(6, 2, seed=seed)
+    a = lm.solve(sc, "dashf", assoc="milp")
+    b = lm.solve(sc, "dashf", assoc="milp")
+    assert np.array_equal(a.assignment, b.assignment)
+    assert a.scr == b.scr
+    pd.testing.assert_series_equal(a.history["scr"], b.history["scr"])
+
+
+@pytest.mark.parametrize("n,m,seed", [(4, 2, 1), (8, 3, 2), (12, 2, 5)])
+def test_dashf_small_random_scenarios(n, m, seed):
+    sc = lm.generate_scenario(n, m, seed=seed)
+    start = lm.evaluate(sc, lm.initial_point(sc)).scr
+    for assoc in ("milp", "sdr"):
+        sol = lm.solve(sc, "dashf", assoc=assoc)
+        assert sol.feasible and sol.scr >= start
+        check_trace(sol, start)
+
+
+def test_sdr_chordal_equals_dense_relaxation(paper_default):
+    from pyomo_llmmec.methods.blocks import p1_resources
+    from pyomo_llmmec.model.association import p1_data
+    from pyomo_llmmec.model.sdr import SDRProblem
+
+    sc = paper_default
+    for s0 in (lm.initial_point(sc), lm.equal_split(sc, np.arange(10) % 2)):
+        ev = lm.evaluate(sc, s0)
+        data = p1_data(sc, lm.units_for(sc, ev), ev.scr, s0.p, s0.f_user, *p1_resources(sc, s0))
+        lb = [SDRProblem(10, 2, chordal=c).solve(data).lower_bound for c in (True, False)]
+        assert lb[0] == pytest.approx(lb[1], rel=1e-5, abs=1e-6)
+
+
+def test_exact_p1_solvers_agree(paper_default):
+    """MILP (HiGHS) and MIQCP (Gurobi) solve the same P1 to the same optimum; the SDR bound is below it."""
+    if not solvers.available("gurobi"):
+        pytest.skip("Gurobi is not available")
+    from pyomo_llmmec.methods.blocks import GurobiAssociation, MILPAssociation, PhaseTimer, PhiStep, SDRAssociation, p1_resources
+    from pyomo_llmmec.methods.options import SolveOptions
+    from pyomo_llmmec.model.association import p1_data
+
+    sc = paper_default
+    s0 = lm.equal_split(sc, np.arange(10) % 2)
+    ev = lm.evaluate(sc, s0)
+    units = lm.units_for(sc, ev)
+    data = p1_data(sc, units, ev.scr, s0.p, s0.f_user, *p1_resources(sc, s0))
+    o, timer = SolveOptions(), PhaseTimer()
+    phi = PhiStep(sc, units, timer)
+    res = {k: cls(sc, units, o, timer, phi).propose(data, s0.assignment) for k, cls in
+           (("milp", MILPAssociation), ("gurobi", GurobiAssociation), ("sdr", SDRAssociation))}
+    assert res["milp"].objective == pytest.approx(res["gurobi"].objective, rel=1e-5, abs=1e-6)
+    assert res["sdr"].bound <= res["milp"].objective + 1e-6
+    assert res["sdr"].objective >= res["milp"].objective - 1e-6  # rounding cannot beat the exact optimum
+    # the proposal's objective is P1's objective at its (x, φ) with T = the max delay
+    for r in res.values():
+        T = np.max(data.delay(r.assignment, r.phi))
+        assert data.objective(r.assignment, r.phi, T) == pytest.approx(r.objective, rel=1e-6, abs=1e-7)
+
+
+def test_gurobi_size_limit_is_a_clear_failure(tmp_path, capsys):
+    if not solvers.gurobi_size_limited():
+        pytest.skip("needs Gurobi's size-limited licence")
+    sc = lm.generate_scenario(100, 20, seed=0)  # P1 has 2101 variables > 2000
+    with pytest.raises(lm.SolverUnavailable, match="use --assoc milp"):
+        lm.solve(sc, "dashf", assoc="gurobi")
+    path = tmp_path / "big.xlsx"
+    lm.write_scenario(sc, path)
+    out = tmp_path / "sol.xlsx"
+    assert main(["solve", str(path), "--assoc", "gurobi", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "size-limited" in err and not out.exists()
+
+
+def test_missing_solver_is_reported(monkeypatch, toy):
+    from pyomo_llmmec.solvers import Check
+
+    monkeypatch.setitem(solvers.CHECKS, "sdp", lambda: Check("SDP (cvxpy)", False, "cvxpy is not installed", "pip install cvxpy"))
+    with pytest.raises(lm.SolverUnavailable, match="SDP.*not usable.*pip install cvxpy"):
+        lm.solve(toy, "dashf", assoc="sdr")
+
+
+def test_ipopt_not_converging_is_reported_not_hidden(toy):
+    sol = lm.solve(toy, "dashf", assoc="milp", ipopt_max_iter=2)
+    assert sol.feasible  # only evaluator-checked points are ever kept
+    h = sol.history
+    assert (h.loc[h.step == "part2", "status"] != "optimal").any()
+    assert any("Ipopt" in w for w in sol.info["warnings"])
+
+
+def test_cli_solve_writes_history(tmp_path, data_dir, capsys):
+    out = tmp_path / "sol.xlsx"
+    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "dashf", "--assoc", "milp", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    for word in ("SCR", "service", "delay", "energy", "iterations", "wall time"):
+        assert word in text
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert {"summary", "users", "links", "history"} <= set(sheets)
+    assert {"iteration", "step", "scr"} <= set(sheets["history"].columns)
+    summ = dict(zip(sheets["summary"]["metric"], sheets["summary"]["value"]))
+    sc = lm.read_scenario(data_dir / "toy_3x2.xlsx")
+    back = lm.read_solution(out, sc)
+    assert lm.evaluate(sc, back).scr == pytest.approx(float(summ["scr"]), rel=1e-9)
+
+
+def test_unknown_option_and_method():
+    sc = lm.generate_scenario(2, 2, seed=0)
+    with pytest.raises(lm.InputError, match="unknown option"):
+        lm.solve(sc, "dashf", max_iters=3)
+    with pytest.raises(lm.InputError, match="choose one of"):
+        lm.solve(sc, "dashf", assoc="hungarian")
+    with pytest.raises(lm.SolveFailed, match="unknown method"):
+        lm.solve(sc, "dashf2")
