@@ -7,7 +7,9 @@ Exit status: 0 success, 1 a solve failed (or a required solver is missing),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -143,10 +145,11 @@ def cmd_solve(args) -> int:
     if args.verbose:
         opts["verbose"] = True
     sol = solve(sc, method=args.method, **opts)
+    if args.output:
+        write_solution(sol, args.output, sc)
     print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers")
     _print_summary(sol)
     if args.output:
-        write_solution(sol, args.output, sc)
         print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -237,6 +240,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `llmmec ... | head`: the reader went away; nothing left to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_INPUT
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, traceback with --debug
@@ -247,5 +254,9 @@ def main(argv=None) -> int:
         return EXIT_FAILED
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+from .experiments import cli as _experiments_cli  # noqa: E402,F401  (registers 'llmmec experiment')
+
+if __name__ == "__main__":  # `python -m pyomo_llmmec.cli`: run the package's module, where commands registered
+    from pyomo_llmmec.cli import main as _main
+
+    raise SystemExit(_main())

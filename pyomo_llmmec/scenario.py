@@ -199,6 +199,24 @@ class Scenario:
         check_scenario_arrays(new)
         return new
 
+    def subset(self, users, servers) -> "Scenario":
+        """The scenario restricted to some users and servers (positions), e.g. one server and its users."""
+        users, servers = np.asarray(users, dtype=int), np.asarray(servers, dtype=int)
+        pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+        return dataclasses.replace(
+            self,
+            user_ids=tuple(self.user_ids[i] for i in users),
+            server_ids=tuple(self.server_ids[j] for j in servers),
+            adapter_params=self.adapter_params[users], flops_per_param=self.flops_per_param[users],
+            user_epochs=self.user_epochs[users], user_kappa=self.user_kappa[users],
+            user_p_max_w=self.user_p_max_w[users], user_f_max_flops=self.user_f_max_flops[users],
+            bandwidth_hz=self.bandwidth_hz[servers], server_p_max_w=self.server_p_max_w[servers],
+            server_f_max_flops=self.server_f_max_flops[servers], server_kappa=self.server_kappa[servers],
+            server_epochs=self.server_epochs[servers], gain=self.gain[np.ix_(users, servers)],
+            user_xy=pick(self.user_xy, users), server_xy=pick(self.server_xy, servers),
+            name=f"{self.name}[subset]",
+        )
+
     @classmethod
     def from_frames(cls, system, users, servers, channels, *, name="scenario", path=None) -> "Scenario":
         """Validate the four sheets (as read from a workbook) and build a Scenario."""

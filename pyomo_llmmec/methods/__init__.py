@@ -8,6 +8,7 @@ definitions.  Options: :class:`~pyomo_llmmec.methods.options.SolveOptions`.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -98,7 +99,17 @@ def _dashf(sc, o: SolveOptions) -> Solution:
     return run_ao(sc, start, o, method="dashf", assoc=choose_assoc(o.assoc, sc, o), resources="fp", optimize_phi=True)
 
 
-METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "initial")
+@register("global")
+def _global(sc, o: SolveOptions) -> Solution:
+    """The global optimum of (3) with Gurobi (see pyomo_llmmec.methods.global_)."""
+    from .global_ import solve_global
+
+    say = print if o.verbose else (lambda *a, **k: None)
+    start = _dashf(sc, o.replace(time_limit=math.inf, verbose=False)) if o.warm_start else None
+    return solve_global(sc, o, start, say)
+
+
+METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global", "initial")
 
 
 def solve(scenario, method: str = "dashf", **options) -> Solution:

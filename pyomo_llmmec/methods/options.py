@@ -41,6 +41,7 @@ class SolveOptions:
     verbose: bool = opt(False, "print progress")
     # global / mindtpy (issue 4)
     global_gap: float = opt(1e-4, "target relative gap of method 'global'", nonneg=True)
+    global_max_associations: int = opt(4096, "method 'global' enumerates the M^N associations up to this many, else it hands the full MINLP to Gurobi", positive=True, integer=True)
     warm_start: bool = opt(True, "method 'global': start from a DASHF solution")
 
     def __post_init__(self):
@@ -66,6 +67,9 @@ class SolveOptions:
                     object.__setattr__(self, f.name, int(x))
                 else:
                     object.__setattr__(self, f.name, x)
+
+    def replace(self, **changes) -> "SolveOptions":
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_kwargs(cls, **kw) -> "SolveOptions":

@@ -1,0 +1,361 @@
+"""Method ``global``: the global optimum of (3) with Gurobi's global MINLP (issue 4).
+
+Route for small networks (M^N ≤ ``global_max_associations``): Dinkelbach over
+an enumeration of the associations.
+
+1. **Incumbent.**  DASHF (``warm_start``) and, for every association, equal
+   split with φ ∈ {0, ½, 1}; the best SCR is y.
+2. **Target.**  To prove a relative gap g it suffices to show that no
+   association has a point with  service − y_t·cost > 0  for
+   y_t = y·(1 + g): then SCR* ≤ y_t.  Since that objective decreases in y, a
+   proof at some y_t stays valid when y grows.
+3. **Screening.**  Each association's reformulated problem
+   (:func:`~pyomo_llmmec.model.global_model.build_association_model`) goes to
+   Gurobi (``gurobi_direct_minlp``) with ``BestBdStop = 0``: most are cut off
+   at once.  A point with positive objective has SCR > y_t > y: it becomes the
+   incumbent (Dinkelbach's update) and y_t moves up.
+4. **Delay decomposition** for the associations Gurobi cannot settle alone.
+   With the delay level T fixed the problem splits by server:
+   F(T) = Σ_m V_m(T) − y_t ω_t T, where V_m(T) = max Σ_{n of m} (v_n − y_t ω_e E_n)
+   subject to every delay ≤ T, is non-decreasing in T.  So on an interval
+   [T_a, T_b], F ≤ Σ_m V̄_m(T_b) − y_t ω_t T_a with V̄ Gurobi's proven bounds;
+   intervals are bisected until every bound is ≤ 0 (proof) or time runs out.
+   Each V_m(T) is a small global problem (one server's users); the per-server
+   incumbents at one T combine into a feasible point of (3).
+
+Every point found is checked by the evaluator before it can become the answer.
+The reported bound is y_t when everything is proven, otherwise the largest
+SCR bound left: y_t + U·units.objective / cost_lb for an association whose
+objective is only known to be ≤ U, with cost_lb a valid lower bound of its cost.
+
+Route for larger networks: the full MINLP (3) from
+:func:`~pyomo_llmmec.model.full.build_model`, Dinkelbach with Gurobi, within
+the licence's size limit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import time
+
+import numpy as np
+
+from .. import solvers
+from ..errors import SolveFailed, SolverUnavailable
+from ..model.global_model import build_association_model, max_service, min_delays, min_energy, point_from_model
+from ..points import equal_split
+from ..solution import Solution, evaluate
+from ..units import units_for
+
+log = logging.getLogger(__name__)
+
+
+def _gurobi():
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    return SolverFactory("gurobi_direct_minlp")
+
+
+def _model_size(m) -> int:
+    import pyomo.environ as pyo
+
+    nv = sum(1 for _ in m.component_data_objects(pyo.Var, active=True))
+    nc = sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True))
+    return max(nv, nc)
+
+
+class GlobalSearch:
+    """State of one global solve: incumbent, target, bounds per association, counters."""
+
+    def __init__(self, sc, options, start: Solution | None, deadline: float, say):
+        self.sc, self.o, self.deadline, self.say = sc, options, deadline, say
+        self.opt = _gurobi()
+        self.u = units_for(sc, evaluate(sc, start, attach=False)) if start is not None else units_for(sc)
+        self.best: Solution | None = None
+        self.best_ev = None
+        self.solves = 0
+        self.solver_seconds = 0.0
+        self.size_limited = solvers.gurobi_size_limited()
+        if start is not None:
+            self.offer(start, "start")
+
+    # -- incumbent --------------------------------------------------------------------------
+    @property
+    def y(self) -> float:
+        return self.best_ev.scr if self.best_ev else 0.0
+
+    @property
+    def y_target(self) -> float:
+        return self.y * (1.0 + self.o.global_gap)
+
+    def offer(self, sol: Solution, origin: str) -> bool:
+        ev = evaluate(self.sc, sol, attach=False)
+        if ev.feasible and (self.best_ev is None or ev.scr > self.best_ev.scr):
+            self.best, self.best_ev = sol, ev
+            self.say(f"[global] incumbent {ev.scr:.8g} ({origin})")
+            return True
+        return False
+
+    def time_left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    # -- one Gurobi solve ----------------------------------------------------------------------
+    def gurobi(self, model, time_limit: float, **params):
+        if self.size_limited and _model_size(model) > solvers.GUROBI_SIZE_LIMIT:
+            raise SolverUnavailable(
+                f"the global model has {_model_size(model)} variables or constraints; Gurobi's size-limited licence "
+                f"allows {solvers.GUROBI_SIZE_LIMIT}: use a smaller network, a full licence, or compare against DASHF"
+            )
+        import gurobipy
+
+        t0 = time.perf_counter()
+        try:
+            res = self.opt.solve(
+                model, time_limit=max(0.1, time_limit), rel_gap=0.0, abs_gap=params.pop("abs_gap", 1e-9),
+                raise_exception_on_nonoptimal_result=False, load_solutions=False,
+                solver_options={"NonConvex": 2, "Threads": 2, "MIPFocus": 3, **params},
+            )
+        except gurobipy.GurobiError as exc:
+            if "size-limited" in str(exc):
+                raise SolverUnavailable(f"Gurobi refused the global model: {exc}") from None
+            raise SolveFailed(f"Gurobi failed on the global model: {exc}") from None
+        self.solves += 1
+        self.solver_seconds += time.perf_counter() - t0
+        tc = getattr(res.termination_condition, "name", str(res.termination_condition))
+        infeasible = "infeasible" in tc.lower()
+        bound = -math.inf if infeasible else (res.objective_bound if res.objective_bound is not None else math.inf)
+        inc = res.incumbent_objective
+        if inc is not None and not infeasible:
+            res.solution_loader.load_vars()
+        return tc, bound, inc
+
+
+def _cost_lb(sc, a, u) -> float:
+    T_lb = float(np.max(min_delays(sc, a, u)))
+    return sc.system.weight_time * T_lb + sc.system.weight_energy * min_energy(sc, a)
+
+
+def _caps(sc, a, y):
+    """T_max and E_max: no point with SCR ≥ y can exceed them (service ≤ its maximum)."""
+    smax = max_service(sc)
+    ot, ow = sc.system.weight_time, sc.system.weight_energy
+    E_lb = min_energy(sc, a)
+    T_max = (smax - y * ow * E_lb) / (y * ot) if ot > 0 else 1e12
+    E_max = (smax) / (y * ow) if ow > 0 else 1e15
+    return T_max, E_max
+
+
+def screen(gs: GlobalSearch, a, time_limit: float):
+    """Gurobi on the whole association at y_t; returns (proved, U) where U bounds the objective (obj units)."""
+    sc, u = gs.sc, gs.u
+    while True:
+        y_t = gs.y_target
+        T_max, E_max = _caps(sc, a, y_t)
+        if T_max <= float(np.max(min_delays(sc, a, u))):
+            return True, -math.inf  # no delay level is both reachable and good enough
+        m = build_association_model(sc, a, u, y_t, T_max, E_max)
+        tc, bound, inc = gs.gurobi(m, min(time_limit, gs.time_left()), BestBdStop=0.0)
+        if inc is not None and inc > 0 and gs.offer(point_from_model(sc, m), f"association {tuple(int(v) for v in a)}"):
+            if gs.time_left() <= 0:
+                return False, bound
+            continue  # Dinkelbach: a better y, solve again
+        return bound <= 0, bound
+
+
+def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
+    """Prove F ≤ 0 for association ``a`` by bisecting the delay level T (see the module docstring).
+
+    Each level T is the right end of exactly one interval [T_a, T]; its
+    per-server solves stop as soon as their bounds settle that interval
+    (``BestBdStop``), and an interval whose bound is still positive gets its
+    unfinished solves continued with twice the time before it is split.
+    Returns (proved, scr_bound): the largest SCR a point of this association can
+    have: on [T_a, T_b] the cost is at least ω_t T_a + ω_e E_lb, so
+    SCR ≤ y_t + U·units.objective / (ω_t T_a + ω_e E_lb).
+    """
+    sc, u = gs.sc, gs.u
+    ot, ow = sc.system.weight_time, sc.system.weight_energy
+    servers = sorted(set(int(j) for j in a), key=lambda j: int(np.sum(a == j)))  # small (fast) groups first
+    groups = {j: np.flatnonzero(a == j) for j in servers}
+    subs = {j: sc.subset(groups[j], [j]) for j in servers}
+    E_lb = min_energy(sc, a)
+    label = tuple(int(v) for v in a)
+    while True:  # restarts when the incumbent improves
+        y_t = gs.y_target
+        c = y_t * ot / u.objective
+        T_max, E_max = _caps(sc, a, y_t)
+        T_lo = float(np.max(min_delays(sc, a, u)))
+        if T_max <= T_lo:
+            return True, y_t
+        margin = gs.o.global_gap * gs.y * (gs.best_ev.cost if gs.best_ev else 1.0) / u.objective
+        abs_gap = max(1e-9, 0.1 * margin / len(servers))
+        levels: dict = {}  # T -> {server: [bound, incumbent, converged, seconds, point]}
+        improved = False
+
+        def solve_server(T, j, time_limit, stop):
+            m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, T, E_max, fixed_T=T)
+            params = {"abs_gap": abs_gap}
+            if stop is not None and math.isfinite(stop):
+                params["BestBdStop"] = stop
+            tc, bound, inc = gs.gurobi(m, time_limit, **params)
+            point = point_from_model(subs[j], m) if inc is not None else None
+            converged = tc in ("convergenceCriteriaSatisfied", "provenInfeasible", "infeasibleOrUnbounded", "optimal")
+            return [bound, inc, converged, time_limit, point]
+
+        def level(T, Ta, time_limit):
+            """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
+            nonlocal improved
+            rec = levels.setdefault(T, {})
+            for j in servers:
+                if j in rec and (rec[j][2] or rec[j][3] >= time_limit):
+                    continue
+                others = sum(rec[i][0] for i in servers if i != j and i in rec)
+                unknown = [i for i in servers if i != j and i not in rec]
+                stop = c * Ta - others if not unknown else None
+                t_lim = min(time_limit, max(0.1, until - time.perf_counter()))
+                rec[j] = solve_server(T, j, t_lim, stop)
+                if rec[j][0] == -math.inf:
+                    break  # this server cannot meet delay T: the level is infeasible
+            ub = sum(rec[j][0] for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
+            if all(j in rec and rec[j][1] is not None for j in servers):
+                if sum(rec[j][1] for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
+                    arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
+                    for j in servers:
+                        for k in arr:
+                            arr[k][groups[j]] = getattr(rec[j][4], k)
+                    if gs.offer(Solution.from_arrays(sc, a, **arr), f"delay level {T:.6g} s, association {label}"):
+                        improved = True
+            return ub
+
+        def scr_bound(heap):
+            worst = y_t
+            for negU, Ta, _Tb in heap:
+                if -negU > 0:
+                    worst = max(worst, y_t + (-negU) * u.objective / (ot * Ta + ow * E_lb))
+            return worst
+
+        grid = list(np.geomspace(T_lo, T_max, 6))
+        heap = []
+        t0_limit = min(20.0, per_solve)
+        for Ta, Tb in zip(grid[:-1], grid[1:]):
+            heapq.heappush(heap, (-(level(Tb, Ta, t0_limit) - c * Ta), Ta, Tb))
+            if improved:
+                break
+        while not improved:
+            if -heap[0][0] <= 0:
+                gs.say(f"[global] association {label}: proved with {len(levels)} delay levels")
+                return True, y_t
+            if time.perf_counter() >= until or gs.time_left() <= 0:
+                gs.say(f"[global] association {label}: {len(levels)} delay levels, {sum(1 for h in heap if -h[0] > 0)} open intervals")
+                return False, scr_bound(heap)
+            negU, Ta, Tb = heapq.heappop(heap)
+            rec = levels[Tb]
+            unfinished = [j for j in servers if j in rec and not rec[j][2]]
+            incs = [rec[j][1] for j in servers if j in rec]
+            gap_blocks = len(incs) == len(servers) and None not in incs and sum(incs) - c * Ta <= 0
+            if unfinished and gap_blocks and max(rec[j][3] for j in unfinished) < per_solve:
+                # only the solver gap at T_b keeps this interval open: solve longer there instead of splitting
+                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j][3] for j in unfinished)))
+                heapq.heappush(heap, (-(ub - c * Ta), Ta, Tb))
+                continue
+            Tm = 0.5 * (Ta + Tb)
+            vm = level(Tm, Ta, t0_limit)
+            heapq.heappush(heap, (-(vm - c * Ta), Ta, Tm))
+            heapq.heappush(heap, (negU + c * (Tm - Ta), Tm, Tb))  # same V̄(T_b), larger T_a
+        # the incumbent improved: y_t moved up; start again at the new target
+
+
+def solve_global(sc, o, start: Solution | None, say) -> Solution:
+    solvers.require("gurobi")
+    t0 = time.perf_counter()
+    limit = o.time_limit if math.isfinite(o.time_limit) else 600.0
+    deadline = t0 + limit
+    gs = GlobalSearch(sc, o, start, deadline, say)
+    N, M = sc.n_users, sc.n_servers
+    n_assoc = M**N
+    info = {"route": None, "associations": n_assoc, "proved": 0, "unresolved": 0}
+    if n_assoc > o.global_max_associations:
+        return _full_model_route(gs, info, t0)
+    info["route"] = "enumeration"
+    assocs = [np.array(a) for a in itertools.product(range(M), repeat=N)]
+    # cheap incumbents and an order: equal split with φ in {0, 1/2, 1}
+    scores = []
+    for a in assocs:
+        best = -math.inf
+        for phi in (0.0, 0.5, 1.0):
+            s = equal_split(sc, a, phi=np.full(N, phi))
+            ev = evaluate(sc, s, attach=False)
+            if ev.feasible and ev.scr > best:
+                best = ev.scr
+                cand = s
+        gs.offer(cand, "equal split")
+        scores.append(best)
+    order = np.argsort(scores)[::-1]
+    open_bounds = {}  # association -> an upper bound on its SCR
+    screen_limit = max(1.0, min(30.0, limit / (4 * len(assocs))))
+    for k in order:
+        if gs.time_left() <= 0:
+            open_bounds[k] = math.inf
+            continue
+        proved, U = screen(gs, assocs[k], screen_limit)
+        if proved:
+            info["proved"] += 1
+        else:
+            open_bounds[k] = gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u)
+    info["screened_open"] = len(open_bounds)
+    # delay decomposition for the rest, largest bound first, sharing the remaining time
+    pending = sorted(open_bounds, key=lambda k: -open_bounds[k])
+    for i, k in enumerate(pending):
+        remaining = gs.time_left()
+        if remaining <= 0:
+            break
+        until = time.perf_counter() + remaining / (len(pending) - i)
+        proved, bound_k = delay_decomposition(gs, assocs[k], per_solve=min(60.0, remaining), until=until)
+        if proved:
+            info["proved"] += 1
+            del open_bounds[k]
+        else:
+            open_bounds[k] = min(open_bounds[k], bound_k)
+    bound = max([gs.y_target, *open_bounds.values()])
+    info["unresolved"] = len(open_bounds)
+    return _finish(gs, info, bound, t0)
+
+
+def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
+    """The full MINLP (3) with binaries, Dinkelbach with Gurobi, warm-started from the incumbent."""
+    from ..model.full import build_model, extract_solution, load_solution
+
+    sc, o = gs.sc, gs.o
+    info["route"] = "full MINLP"
+    bound = math.inf
+    while gs.time_left() > 0:
+        y_t = gs.y_target
+        m = build_model(sc, form="dinkelbach", y=y_t, units=gs.u)
+        if gs.best is not None:
+            load_solution(m, gs.best, sc)
+        tc, U, inc = gs.gurobi(m, gs.time_left(), BestBdStop=0.0)
+        if inc is not None and inc > 0 and gs.offer(extract_solution(m, sc), "full MINLP"):
+            continue
+        if U <= 0:
+            bound = y_t
+        else:
+            T_lb = 0.0
+            cost_lb = sc.system.weight_energy * min(min_energy(sc, np.full(sc.n_users, j)) for j in range(sc.n_servers))
+            bound = y_t + U * gs.u.objective / cost_lb if cost_lb > 0 else math.inf
+        break
+    return _finish(gs, info, bound, t0)
+
+
+def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
+    if gs.best is None:
+        raise SolveFailed("the global search found no feasible point", status="no_solution")
+    y = gs.y
+    gap = (bound - y) / y if math.isfinite(bound) else math.inf
+    proven = gap <= gs.o.global_gap * (1 + 1e-9)
+    info.update(bound=float(bound), gap=float(gap), solves=gs.solves, solver_seconds=gs.solver_seconds,
+                incumbent_origin=None, warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
+    status = "optimal" if proven else "time_limit"
+    return gs.best.copy(method="global", status=status, termination=status, wall_s=time.perf_counter() - t0, info=info, evaluation=None)

@@ -1,0 +1,192 @@
+"""A reformulation of (3) for a fixed association, for Gurobi's global MINLP.
+
+For one association (the user → server map ``a``) the Dinkelbach objective
+of (3) at a given y is written with the nonlinearities split into pieces that
+Gurobi's spatial branch-and-bound relaxes well (MODEL.md §4; issue 4):
+
+* times ``t[n,1..4]`` and energies ``e[n,1..4]`` are variables, linked to the
+  resources by bilinear constraints  t1·F_n ≥ φ W,  t2·r_up ≥ φ D,
+  t3·F_nm ≥ (1−φ) W_s,  t4·r_dn ≥ (1−φ) D,  e2 ≥ p·t2,  e4 ≥ P·t4;
+* the rates are hypographs of the concave perspective  r ≤ b log2(1 + γ p / b);
+* local computing uses the exact convex perspective  e1 ≥ κ W³ φ³ / t1²
+  (two rotated second-order cones; F_n = φ W / t1 is recovered afterwards);
+* the bandwidth budget is an equality (more bandwidth never hurts: it raises
+  rates and the service score and lowers every delay and energy);
+* valid cuts: the low-SNR floors  e2 ≥ φ D ln2 / γ,  e4 ≥ (1−φ) D ln2 / γ and
+  r ≤ γ p / ln2 (from log(1+s) ≤ s); lower bounds on each time from the
+  largest speeds and rates; tangent planes of the convex *perspective* bounds
+  e1 ≥ κW³φ³/t1², e3 ≥ κW_s³(1−φ)³/t3², e2 ≥ (b_max t2/γ)(2^{φD/(b_max t2)} − 1),
+  e4 likewise; tangent planes of the concave service score (1);
+* the delay epigraph T and every time are bounded by ``T_max``, the largest
+  delay a point with SCR ≥ y can have; energies by ``E_max`` likewise.
+
+Units: bandwidth in ``units.hz`` Hz, compute in ``units.flops`` FLOP/s, power
+in W, times in s, energies in J, the objective divided by ``units.objective``.
+``build_association_model`` serves both the whole association (T free) and one
+server's users at a fixed delay level T (the per-server subproblems of the
+delay decomposition in :mod:`pyomo_llmmec.methods.global_`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..solution import Solution
+from ..units import Units
+
+LN2 = math.log(2.0)
+EPS = 1e-6  # positive floors (fraction of each bound)
+
+
+def _data(sc, a, u: Units):
+    idx = np.arange(sc.n_users)
+    return dict(
+        gam=u.snr_per_watt(sc)[idx, a], D=u.bits(sc), W=u.user_work(sc), Ws=u.server_work(sc)[idx, a],
+        ku=u.kappa_user(sc), ks=u.kappa_server(sc)[a], bmax=sc.bandwidth_hz / u.hz, pmaxs=sc.server_p_max_w,
+        fmaxs=sc.server_f_max_flops / u.flops, pmaxu=sc.user_p_max_w, fmaxu=sc.user_f_max_flops / u.flops,
+    )
+
+
+def min_delays(sc, a, u: Units) -> np.ndarray:
+    """Per user, a lower bound on its delay: the faster of the two paths with every resource at its maximum."""
+    d = _data(sc, a, u)
+    s = a
+    ru = d["bmax"][s] * np.log2(1 + d["gam"] * d["pmaxu"] / d["bmax"][s])
+    rd = d["bmax"][s] * np.log2(1 + d["gam"] * d["pmaxs"][s] / d["bmax"][s])
+    local = d["W"] / d["fmaxu"] + d["D"] / ru
+    server = d["Ws"] / d["fmaxs"][s] + d["D"] / rd
+    return np.minimum(local, server)
+
+
+def min_energy(sc, a) -> float:
+    """A lower bound on E_total (J): the link energy is at least D ln2 σ²/g per user (log(1+s) ≤ s)."""
+    idx = np.arange(sc.n_users)
+    return float(np.sum(sc.adapter_bits * LN2 * sc.sigma2 / sc.gain[idx, a]))
+
+
+def max_service(sc) -> float:
+    """An upper bound on the total service: every share at 1 in (1)."""
+    return sc.n_users * sc.system.score_scale * math.log1p(3 * sc.system.score_norm)
+
+
+def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: float, *, fixed_T: float | None = None,
+                            n_phi: int = 8, n_t: int = 10) -> pyo.ConcreteModel:
+    """The reformulated Dinkelbach problem of (3) for association ``a`` (server positions per user).
+
+    With ``fixed_T`` the delay level is fixed and the objective is
+    Σ_n (v_n − y ω_e E_n) (the per-server subproblem); otherwise it is the full
+    Dinkelbach objective Σ v − y (ω_t T + ω_e E).
+    """
+    a = np.asarray(a)
+    d = _data(sc, a, u)
+    N, s = sc.n_users, a
+    gam, D, W, Ws = d["gam"], d["D"], d["W"], d["Ws"]
+    bmax, pmaxs, fmaxs, pmaxu, fmaxu = d["bmax"], d["pmaxs"], d["fmaxs"], d["pmaxu"], d["fmaxu"]
+    Tcap = T_max if fixed_T is None else fixed_T
+    m = pyo.ConcreteModel(name="global_association")
+    m.N = pyo.RangeSet(0, N - 1)
+    m.S = pyo.Set(initialize=sorted(set(int(j) for j in s)))
+    B = lambda lo, hi: (lambda m, n: (float(lo[n]), float(hi[n])))  # noqa: E731
+
+    m.phi = pyo.Var(m.N, bounds=(0.0, 1.0), initialize=0.5)
+    m.p = pyo.Var(m.N, bounds=B(EPS * pmaxu, pmaxu))
+    m.b = pyo.Var(m.N, bounds=B(EPS * bmax[s], bmax[s]))
+    m.P = pyo.Var(m.N, bounds=B(EPS * pmaxs[s], pmaxs[s]))
+    m.Fs = pyo.Var(m.N, bounds=B(EPS * fmaxs[s], fmaxs[s]))
+    ru_max = bmax[s] * np.log2(1 + gam * pmaxu / bmax[s])
+    rd_max = bmax[s] * np.log2(1 + gam * pmaxs[s] / bmax[s])
+    m.ru = pyo.Var(m.N, bounds=B(np.zeros(N), ru_max))
+    m.rd = pyo.Var(m.N, bounds=B(np.zeros(N), rd_max))
+    m.T = pyo.Var(bounds=(0.0, Tcap))
+    if fixed_T is not None:
+        m.T.fix(fixed_T)
+    m.t = pyo.Var(m.N, [1, 2, 3, 4], bounds=(0.0, Tcap))
+    m.e = pyo.Var(m.N, [1, 2, 3, 4], bounds=(0.0, E_max))
+
+    # rates: hypographs of the concave perspective, and r <= γ p / ln2
+    m.rate_up = pyo.Constraint(m.N, rule=lambda m, n: m.ru[n] <= m.b[n] * pyo.log(1 + gam[n] * m.p[n] / m.b[n]) / LN2)
+    m.rate_dn = pyo.Constraint(m.N, rule=lambda m, n: m.rd[n] <= m.b[n] * pyo.log(1 + gam[n] * m.P[n] / m.b[n]) / LN2)
+    m.rate_up_lin = pyo.Constraint(m.N, rule=lambda m, n: m.ru[n] * LN2 <= gam[n] * m.p[n])
+    m.rate_dn_lin = pyo.Constraint(m.N, rule=lambda m, n: m.rd[n] * LN2 <= gam[n] * m.P[n])
+    # local computing: e1 >= κ W^3 φ^3 / t1^2 as φ² <= w t1, w² <= z φ, e1 = κ W^3 z ; F_n <= F_max: φ W <= F_max t1
+    m.w1 = pyo.Var(m.N, bounds=(0.0, None))
+    m.z1 = pyo.Var(m.N, bounds=(0.0, None))
+    m.cone1 = pyo.Constraint(m.N, rule=lambda m, n: m.phi[n] ** 2 <= m.w1[n] * m.t[n, 1])
+    m.cone2 = pyo.Constraint(m.N, rule=lambda m, n: m.w1[n] ** 2 <= m.z1[n] * m.phi[n])
+    m.e1_def = pyo.Constraint(m.N, rule=lambda m, n: m.e[n, 1] >= d["ku"][n] * W[n] ** 3 * m.z1[n])
+    m.f_user_max = pyo.Constraint(m.N, rule=lambda m, n: m.phi[n] * W[n] <= fmaxu[n] * m.t[n, 1])
+    # the other three phases (MODEL.md §3)
+    m.uplink = pyo.Constraint(m.N, rule=lambda m, n: m.t[n, 2] * m.ru[n] >= m.phi[n] * D[n])
+    m.server_compute = pyo.Constraint(m.N, rule=lambda m, n: m.t[n, 3] * m.Fs[n] >= (1 - m.phi[n]) * Ws[n])
+    m.downlink = pyo.Constraint(m.N, rule=lambda m, n: m.t[n, 4] * m.rd[n] >= (1 - m.phi[n]) * D[n])
+    m.e2_def = pyo.Constraint(m.N, rule=lambda m, n: m.e[n, 2] >= m.p[n] * m.t[n, 2])
+    m.e3_def = pyo.Constraint(m.N, rule=lambda m, n: m.e[n, 3] >= d["ks"][n] * Ws[n] * (1 - m.phi[n]) * m.Fs[n] ** 2)
+    m.e4_def = pyo.Constraint(m.N, rule=lambda m, n: m.e[n, 4] >= m.P[n] * m.t[n, 4])
+    m.delay = pyo.Constraint(m.N, rule=lambda m, n: sum(m.t[n, k] for k in (1, 2, 3, 4)) <= m.T)  # (3j)
+    # budgets (3d) as equality, (3f), (3h)
+    m.bandwidth_budget = pyo.Constraint(m.S, rule=lambda m, j: sum(m.b[n] for n in m.N if s[n] == j) == bmax[j])
+    m.power_budget = pyo.Constraint(m.S, rule=lambda m, j: sum(m.P[n] for n in m.N if s[n] == j) <= pmaxs[j])
+    m.compute_budget = pyo.Constraint(m.S, rule=lambda m, j: sum(m.Fs[n] for n in m.N if s[n] == j) <= fmaxs[j])
+
+    # valid cuts
+    m.cuts = pyo.ConstraintList()
+    fr = np.linspace(0.05, 1.0, n_phi)
+    for n in range(N):
+        m.cuts.add(m.e[n, 2] >= m.phi[n] * D[n] * LN2 / gam[n])
+        m.cuts.add(m.e[n, 4] >= (1 - m.phi[n]) * D[n] * LN2 / gam[n])
+        m.cuts.add(m.t[n, 2] >= m.phi[n] * D[n] / ru_max[n])
+        m.cuts.add(m.t[n, 3] >= (1 - m.phi[n]) * Ws[n] / fmaxs[s[n]])
+        m.cuts.add(m.t[n, 4] >= (1 - m.phi[n]) * D[n] / rd_max[n])
+        for k, w, tk, ek, xf, fcap in ((d["ku"][n], W[n], 1, 1, lambda n=n: m.phi[n], fmaxu[n]),
+                                        (d["ks"][n], Ws[n], 3, 3, lambda n=n: 1 - m.phi[n], fmaxs[s[n]])):
+            c = k * w**3
+            if c <= 0:
+                continue
+            for x0 in fr:  # tangent planes of e >= c x^3 / t^2
+                for t0 in np.geomspace(max(x0 * w / fcap, 1e-12), Tcap, n_t):
+                    m.cuts.add(m.e[n, ek] >= c * x0**3 / t0**2 + 3 * c * x0**2 / t0**2 * (xf() - x0) - 2 * c * x0**3 / t0**3 * (m.t[n, tk] - t0))
+        Bw, g = bmax[s[n]], gam[n]
+        for tk, ek, xf, rmax in ((2, 2, lambda n=n: m.phi[n], ru_max[n]), (4, 4, lambda n=n: 1 - m.phi[n], rd_max[n])):
+            for x0 in fr:  # tangent planes of e >= (B t/γ)(2^{x D/(B t)} − 1)
+                for t0 in np.geomspace(x0 * D[n] / rmax, Tcap, n_t):
+                    z = x0 * D[n] / (Bw * t0)
+                    f = (Bw * t0 / g) * (2**z - 1)
+                    dfdx = 2**z * LN2 * D[n] / g
+                    dfdt = (Bw / g) * (2**z - 1 - z * LN2 * 2**z)
+                    m.cuts.add(m.e[n, ek] >= f + dfdx * (xf() - x0) + dfdt * (m.t[n, tk] - t0))
+
+    # service score (1) with tangent planes
+    w1, w2 = sc.system.score_scale, sc.system.score_norm
+    m.v = pyo.Var(m.N, bounds=(0.0, w1 * math.log1p(3 * w2)))
+    share = lambda m, n: m.P[n] / pmaxs[s[n]] + m.Fs[n] / fmaxs[s[n]] + m.b[n] / bmax[s[n]]  # noqa: E731
+    m.score = pyo.Constraint(m.N, rule=lambda m, n: m.v[n] <= w1 * pyo.log(1 + w2 * share(m, n)))
+    pts = np.linspace(0.0, 3.0, 13)
+    m.score_tangents = pyo.Constraint(
+        m.N, range(len(pts)),
+        rule=lambda m, n, k: m.v[n] <= w1 * (math.log1p(w2 * pts[k]) + w2 * (share(m, n) - pts[k]) / (1 + w2 * pts[k])),
+    )
+    ot, ow = sc.system.weight_time, sc.system.weight_energy
+    energy = sum(m.e[n, k] for n in m.N for k in (1, 2, 3, 4))
+    if fixed_T is None:
+        m.obj = pyo.Objective(expr=(sum(m.v[n] for n in m.N) - y * (ot * m.T + ow * energy)) / u.objective, sense=pyo.maximize)
+    else:
+        m.obj = pyo.Objective(expr=(sum(m.v[n] for n in m.N) - y * ow * energy) / u.objective, sense=pyo.maximize)
+    m.units, m.assignment = u, a
+    return m
+
+
+def point_from_model(sc, m) -> Solution:
+    """A Solution (SI) from the model's values; F_n = φ W / t1 (the slowest speed meeting t1)."""
+    u = m.units
+    val = lambda c: np.array([pyo.value(c[n]) for n in m.N], dtype=float)  # noqa: E731
+    phi = np.clip(val(m.phi), 0.0, 1.0)
+    W = u.user_work(sc)
+    fmaxu = sc.user_f_max_flops / u.flops
+    t1 = np.array([pyo.value(m.t[n, 1]) for n in m.N])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fu = np.where((phi > 0) & (t1 > 0), np.minimum(fmaxu, phi * W / t1), fmaxu)
+    fu = np.maximum(fu, EPS * fmaxu)
+    return Solution.from_arrays(sc, m.assignment, phi, val(m.p), fu * u.flops, val(m.b) * u.hz, val(m.P), val(m.Fs) * u.flops)
