@@ -167,6 +167,24 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK if ev.feasible else EXIT_FAILED
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare, format_table, parse_methods, report_sheets
+    from .io import read_scenario, write_sheets
+
+    methods = parse_methods(args.methods)  # bad names: exit 2 before any solving
+    sc = read_scenario(args.file)
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit") if getattr(args, k, None) is not None}
+    say = (lambda name: print(f"running {name} ...", file=sys.stderr)) if args.verbose else None
+    df, sols = compare(sc, methods, progress=say, **opts)
+    if args.output:
+        write_sheets(args.output, report_sheets(df, sols, sc))
+    print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts.get('time_limit', 60.0):g} s per method")
+    print(format_table(df))
+    if args.output:
+        print(f"wrote {args.output}")
+    return EXIT_OK if sols else EXIT_FAILED
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -198,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver (dashf, aauco): sdr (paper), milp (HiGHS, exact), gurobi (exact MIQCP), auto (default)")
     s.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
     s.add_argument("--max-iter", type=_positive_int, dest="max_iter", help="outer iteration limit")
-    s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds")
+    s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds (global, mindtpy: default 600)")
     s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
@@ -208,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("scenario")
     e.add_argument("solution")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="solve with several methods and tabulate SCR, service, delay, energy, time and gap")
+    c.add_argument("file")
+    c.add_argument("--methods", help="comma-separated, from " + ",".join(METHOD_NAMES) + " (default dashf,rucaa,gucaa,aauco,gucro,global)")
+    c.add_argument("--time-limit", type=_positive_float, dest="time_limit", default=60.0, help="wall-clock limit per method in seconds (default 60)")
+    c.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver of dashf and aauco")
+    c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
+    c.add_argument("-v", "--verbose", action="store_true", help="say which method is running")
+    c.add_argument("-o", "--output", type=_xlsx_out, help="report workbook: sheet 'compare' and every solution's sheets")
+    c.set_defaults(func=cmd_compare)
 
     for extra in _EXTRA_COMMANDS:
         extra(sub)

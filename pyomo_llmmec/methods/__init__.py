@@ -109,7 +109,15 @@ def _global(sc, o: SolveOptions) -> Solution:
     return solve_global(sc, o, start, say)
 
 
-METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global", "initial")
+@register("mindtpy")
+def _mindtpy(sc, o: SolveOptions) -> Solution:
+    """The full MINLP (3) with Pyomo's MindtPy (OA: HiGHS + Ipopt) in a Dinkelbach loop (a heuristic for (3))."""
+    from .mindtpy_ import solve_mindtpy
+
+    return solve_mindtpy(sc, o, print if o.verbose else (lambda *a, **k: None))
+
+
+METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global", "mindtpy", "initial")
 
 
 def solve(scenario, method: str = "dashf", **options) -> Solution:

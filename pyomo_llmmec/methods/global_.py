@@ -120,7 +120,11 @@ class GlobalSearch:
             )
         except gurobipy.GurobiError as exc:
             if "size-limited" in str(exc):
-                raise SolverUnavailable(f"Gurobi refused the global model: {exc}") from None
+                raise SolverUnavailable(
+                    f"Gurobi refused the global model of this {self.sc.n_users}×{self.sc.n_servers} network: its size-limited "
+                    f"licence allows {solvers.GUROBI_SIZE_LIMIT} variables and constraints, and the model needs more once Gurobi "
+                    "expands the nonlinear terms; use a smaller network, a full licence, or compare against DASHF"
+                ) from None
             raise SolveFailed(f"Gurobi failed on the global model: {exc}") from None
         self.solves += 1
         self.solver_seconds += time.perf_counter() - t0

@@ -1,0 +1,102 @@
+"""Run several methods on one scenario and tabulate them (``llmmec compare``, issue 4).
+
+Every method runs with the same options (time limit, seed, assoc); a method
+that fails (solver missing, licence too small, no feasible point, time out
+without a point) becomes a row with its status and message, never a crash.
+The table's ``gap`` is measured against the best *proven* upper bound on the
+SCR, which only method ``global`` provides:  gap = (bound − SCR) / SCR.
+Without a bound the column is empty (NaN), not guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pandas as pd
+
+from .errors import InputError, LLMMECError
+from .methods import METHOD_NAMES, solve
+
+DEFAULT_METHODS = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global")
+COLUMNS = ["method", "status", "scr", "service", "delay_s", "energy_j", "wall_s", "bound", "gap", "vs_best", "message"]
+
+
+def parse_methods(text: str | None) -> list[str]:
+    """``"dashf,global"`` → ``["dashf", "global"]`` (checked, duplicates dropped, order kept)."""
+    if text is None:
+        return list(DEFAULT_METHODS)
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if not names:
+        raise InputError("--methods: give at least one method")
+    bad = [n for n in names if n not in METHOD_NAMES]
+    if bad:
+        raise InputError(f"--methods: unknown method(s) {', '.join(bad)}; choose from {', '.join(METHOD_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, **options):
+    """Solve ``scenario`` with each method; returns ``(table, solutions)``.
+
+    ``table`` has one row per method (columns :data:`COLUMNS`); ``solutions``
+    maps the methods that succeeded to their (evaluated, feasible) solutions.
+    """
+    rows, sols = [], {}
+    for name in methods:
+        if progress:
+            progress(name)
+        t0 = time.perf_counter()
+        try:
+            sol = solve(scenario, method=name, **options)
+        except InputError:
+            raise  # bad options: the caller's mistake, not a method's failure
+        except LLMMECError as exc:
+            rows.append({"method": name, "status": getattr(exc, "status", None) or "failed", "wall_s": time.perf_counter() - t0,
+                         "message": str(exc).splitlines()[0]})
+            continue
+        ev = sol.evaluation
+        sols[name] = sol
+        bound = sol.info.get("bound") if name == "global" else None
+        warn = "; ".join(sol.info.get("warnings", []))
+        rows.append({"method": name, "status": sol.status, "scr": ev.scr, "service": ev.service, "delay_s": ev.delay,
+                     "energy_j": ev.energy, "wall_s": sol.wall_s,
+                     "bound": bound if bound is not None and math.isfinite(bound) else math.nan, "message": warn})
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    bounds = df["bound"].dropna()
+    best_bound = float(bounds.min()) if len(bounds) else math.nan
+    best = df["scr"].max() if df["scr"].notna().any() else math.nan
+    df["bound"] = best_bound
+    df["gap"] = (best_bound - df["scr"]) / df["scr"]
+    df["vs_best"] = df["scr"] / best
+    return df, sols
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """The table as aligned text (what ``llmmec compare`` prints)."""
+
+    def f(v, spec):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    head = ["method", "status", "SCR", "service", "delay (s)", "energy (J)", "wall (s)", "gap to bound", "vs best"]
+    body = [[r.method, str(r.status), f(r.scr, ".6g"), f(r.service, ".6g"), f(r.delay_s, ".6g"), f(r.energy_j, ".6g"),
+             f(r.wall_s, ".2f"), f(r.gap, ".3g"), f(r.vs_best, ".4f")] for r in df.itertuples()]
+    w = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w[i]) for i, h in enumerate(head))]
+    lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(b)) for b in body]
+    msgs = [f"  {r.method}: {r.message}" for r in df.itertuples() if isinstance(r.message, str) and r.message]
+    if msgs:
+        lines += ["notes:", *msgs]
+    b = df["bound"].iloc[0] if len(df) else math.nan
+    lines.append(f"best proven SCR bound: {b:.8g}" if math.isfinite(b) else "best proven SCR bound: none (run method 'global' to get one)")
+    return "\n".join(lines)
+
+
+def report_sheets(df: pd.DataFrame, sols: dict, scenario) -> dict[str, pd.DataFrame]:
+    """The report workbook: sheet ``compare`` (the table) and each solution's ``users``/``links``/``history`` sheets."""
+    from .io import solution_sheets
+
+    sheets = {"compare": df}
+    for name, sol in sols.items():
+        for sheet, frame in solution_sheets(sol, scenario).items():
+            sheets[f"{name}_{sheet}"[:31]] = frame
+    return sheets
