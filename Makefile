@@ -21,7 +21,7 @@ bench: setup      ## benchmarks/ (timings and memory by size)
 	$(PY) benchmarks/bench_dashf.py
 
 docs: setup       ## regenerate generated docs (workbook formats)
-	$(PY) -m pyomo_llmmec.schema
+	$(PY) -c "from pyomo_llmmec.schema import write_docs; print('wrote', write_docs())"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo_solution.xlsx

@@ -115,6 +115,11 @@ def _print_summary(sol, file=None):
         ("method", sol.method),
         ("status", sol.status),
         ("SCR", f"{ev.scr:.6g}"),
+    ]
+    h = sol.history
+    if len(h) and "step" in h and h["step"].iloc[0] == "init":
+        rows.append(("start SCR", f"{float(h['scr'].iloc[0]):.6g} (Algorithm 1 line 1)" if sol.method == "dashf" else f"{float(h['scr'].iloc[0]):.6g}"))
+    rows += [
         ("service", f"{ev.service:.6g}"),
         ("delay (s)", f"{ev.delay:.6g}"),
         ("energy (J)", f"{ev.energy:.6g}"),

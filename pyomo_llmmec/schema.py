@@ -131,7 +131,7 @@ def markdown_tables() -> str:
     out = [
         "# Workbook formats",
         "",
-        "Generated from `pyomo_llmmec/schema.py` by `python -m pyomo_llmmec.schema`; do not edit by hand.",
+        "Generated from `pyomo_llmmec/schema.py` by `make docs`; do not edit by hand.",
         "All quantities are SI units. Sheet and column names are lower-case and exact; extra sheets",
         "and columns are allowed and ignored. Fully empty rows are ignored. Error messages give the",
         "Excel row number (the header is row 1).",
@@ -173,9 +173,14 @@ def markdown_tables() -> str:
     return "\n".join(out)
 
 
-if __name__ == "__main__":  # pragma: no cover - documentation generator
+def write_docs() -> str:
+    """Regenerate docs/WORKBOOKS.md (``make docs``); returns its path."""
     import pathlib
 
     target = pathlib.Path(__file__).resolve().parent.parent / "docs" / "WORKBOOKS.md"
     target.write_text(markdown_tables())
-    print(f"wrote {target}")
+    return str(target)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    print(f"wrote {write_docs()}")

@@ -158,3 +158,25 @@ def test_unknown_option_and_method():
         lm.solve(sc, "dashf", assoc="hungarian")
     with pytest.raises(lm.SolveFailed, match="unknown method"):
         lm.solve(sc, "dashf2")
+
+
+# ---------------------------------------------------------------------------------------------
+# the issue-3 acceptance set (make test-slow): 20 random (10,2) and 5 random (20,3), every variant
+# ---------------------------------------------------------------------------------------------
+
+SLOW_CASES = [(10, 2, s) for s in range(20)] + [(20, 3, s) for s in range(5)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n,m,seed", SLOW_CASES)
+def test_dashf_acceptance_set(n, m, seed):
+    sc = lm.generate_scenario(n, m, seed=seed)
+    start = lm.evaluate(sc, lm.initial_point(sc)).scr
+    for assoc in ASSOCS:
+        if assoc == "gurobi" and not solvers.available("gurobi"):
+            continue
+        sol = lm.solve(sc, "dashf", assoc=assoc)
+        ev = lm.evaluate(sc, sol.copy(evaluation=None))
+        assert ev.feasible and sol.scr == pytest.approx(ev.scr, rel=1e-12)
+        assert sol.scr >= start
+        check_trace(sol, start)

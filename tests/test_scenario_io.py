@@ -94,3 +94,11 @@ def test_scenario_replace_broadcasts_and_validates():
         sc.replace(bandwidth_hz=-1.0)
     with pytest.raises(ValueError):
         sc.bandwidth_hz[0] = 1.0  # arrays are read-only
+
+
+def test_workbook_docs_are_generated_from_the_schema(data_dir):
+    """docs/WORKBOOKS.md is `make docs` output: it must match the schema the code validates against."""
+    from pyomo_llmmec.schema import markdown_tables
+
+    committed = (data_dir.parent / "docs" / "WORKBOOKS.md").read_text()
+    assert committed == markdown_tables(), "docs/WORKBOOKS.md is stale: run `make docs`"
