@@ -215,3 +215,31 @@ def test_import_stays_light():
             "heavy = [m for m in ('dask', 'distributed', 'matplotlib', 'tqdm') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
+
+
+def test_killed_sweep_resumes_only_missing_tasks(tmp_path, capsys):
+    """Kill a real `llmmec experiment` process (and its Dask workers) halfway; the rerun computes only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    argv = ["experiment", "weights", "--seeds", "6", "--users", "4", "--grid", "0.1:0.009,0.5:0.005",
+            "--workers", "1", "-q", "--no-plots", "-o", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-m", "pyomo_llmmec", *argv], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tasks = tmp_path / "tasks"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and len(list(tasks.glob("*.json"))) < 3 and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = len(list(tasks.glob("*.json")))
+    if not 0 < done < 12:
+        pytest.skip(f"could not catch the sweep halfway ({done} of 12 tasks done when killed)")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{12 - done} computed now" in out, out
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 12

@@ -311,18 +311,22 @@ def solve_global(sc, o, start: Solution | None, say) -> Solution:
             open_bounds[k] = gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u)
     info["screened_open"] = len(open_bounds)
     # delay decomposition for the rest, largest bound first, sharing the remaining time
-    pending = sorted(open_bounds, key=lambda k: -open_bounds[k])
-    for i, k in enumerate(pending):
-        remaining = gs.time_left()
-        if remaining <= 0:
-            break
-        until = time.perf_counter() + remaining / (len(pending) - i)
-        proved, bound_k = delay_decomposition(gs, assocs[k], per_solve=min(60.0, remaining), until=until)
-        if proved:
-            info["proved"] += 1
-            del open_bounds[k]
-        else:
-            open_bounds[k] = min(open_bounds[k], bound_k)
+    # (passes: an association proved early leaves its share of the time to the ones still open)
+    info["passes"] = 0
+    while open_bounds and gs.time_left() > 1.0:
+        info["passes"] += 1
+        pending = sorted(open_bounds, key=lambda k: -open_bounds[k])
+        for i, k in enumerate(pending):
+            remaining = gs.time_left()
+            if remaining <= 0:
+                break
+            until = time.perf_counter() + remaining / (len(pending) - i)
+            proved, bound_k = delay_decomposition(gs, assocs[k], per_solve=min(60.0, remaining), until=until)
+            if proved:
+                info["proved"] += 1
+                del open_bounds[k]
+            else:
+                open_bounds[k] = min(open_bounds[k], bound_k)
     bound = max([gs.y_target, *open_bounds.values()])
     info["unresolved"] = len(open_bounds)
     return _finish(gs, info, bound, t0)

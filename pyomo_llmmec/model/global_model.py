@@ -73,14 +73,21 @@ def max_service(sc) -> float:
 
 
 def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: float, *, fixed_T: float | None = None,
-                            n_phi: int = 8, n_t: int = 10) -> pyo.ConcreteModel:
+                            n_phi: int = 8, n_t: int = 10, max_cuts: int = 1200) -> pyo.ConcreteModel:
     """The reformulated Dinkelbach problem of (3) for association ``a`` (server positions per user).
 
     With ``fixed_T`` the delay level is fixed and the objective is
     Σ_n (v_n − y ω_e E_n) (the per-server subproblem); otherwise it is the full
     Dinkelbach objective Σ v − y (ω_t T + ω_e E).
+    The tangent-plane cuts (4 families of n_phi × n_t planes per user) are
+    thinned to at most ``max_cuts`` in all, so that the model stays within the
+    size-limited Gurobi licence (2000 rows) for up to ~8 users.
     """
     a = np.asarray(a)
+    per_user = max(1, max_cuts // (4 * max(1, sc.n_users)))
+    if n_phi * n_t > per_user:
+        k = max(2, int(math.sqrt(per_user)))
+        n_phi, n_t = min(n_phi, k), min(n_t, max(2, per_user // k))
     d = _data(sc, a, u)
     N, s = sc.n_users, a
     gam, D, W, Ws = d["gam"], d["D"], d["W"], d["Ws"]
