@@ -63,11 +63,11 @@ def summary(df: pd.DataFrame) -> str:
             f"{r['sdr'].min():.3f}, {r['sdr'].median():.3f} | {r['milp'].min():.3f}, {r['milp'].median():.3f} | "
             f"{r['gurobi'].min():.3f}, {r['gurobi'].median():.3f} | {(dbest / g['bound']).min():.3f} | "
             f"{int((dbest < 0.99 * best).sum())} |")
-    lines += ["", "| N | M | seed | DASHF sdr | DASHF milp | DASHF gurobi | global SCR | bound | gap | status | wall (s) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| N | M | seed | DASHF sdr | DASHF milp | DASHF gurobi | global SCR | bound | gap | status | limit (s) | wall (s) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
         lines.append(f"| {r.n} | {r.m} | {r.seed} | {r.dashf_sdr:.5g} | {r.dashf_milp:.5g} | {r.dashf_gurobi:.5g} | {r.global_scr:.6g} | "
-                     f"{r.bound:.6g} | {r.gap:.2g} | {r.status} | {r.global_wall_s:.0f} |")
+                     f"{r.bound:.6g} | {r.gap:.2g} | {r.status} | {r.time_limit:.0f} | {r.global_wall_s:.0f} |")
     return "\n".join(lines)
 
 
@@ -82,13 +82,18 @@ def main(argv=None):
     a = ap.parse_args(argv)
     out = Path(a.o)
     rows = load_rows(out)
+    sizes = [tuple(int(v) for v in size.lower().split("x")) for size in a.sizes.split(",")]
     if a.retry_open and rows:
-        keep = [r for r in rows if not r.get("error") and not (float(r["gap"]) > 1e-4 * (1 + 1e-9) and float(r["time_limit"]) < a.time_limit)]
+        def redo(r):
+            if (int(r["n"]), int(r["m"])) not in sizes:
+                return False
+            return bool(r.get("error")) or (float(r["gap"]) > 1e-4 * (1 + 1e-9) and float(r["time_limit"]) < a.time_limit)
+
+        keep = [r for r in rows if not redo(r)]
         pd.DataFrame(keep, columns=COLUMNS).to_csv(out, index=False)
         rows = keep
     done = {(int(r["n"]), int(r["m"]), int(r["seed"])) for r in rows}
-    for size in a.sizes.split(","):
-        n, m = (int(v) for v in size.lower().split("x"))
+    for n, m in sizes:
         for seed in range(a.seeds):
             if (n, m, seed) in done:
                 continue
@@ -99,7 +104,7 @@ def main(argv=None):
             append_row(out, row, COLUMNS)
             print(f"({n},{m}) seed {seed}: global {row.get('global_scr')} bound {row.get('bound')} gap {row.get('gap')} "
                   f"in {row.get('global_wall_s', 0):.0f} s; dashf sdr {row.get('dashf_sdr')}", flush=True)
-    df = pd.read_csv(out)
+    df = pd.read_csv(out, dtype={"error": str}).sort_values(["n", "m", "seed"])
     text = summary(df[df["error"].fillna("") == ""])
     print(text)
     out.with_suffix(".md").write_text(text + "\n")

@@ -118,7 +118,7 @@ def _print_summary(sol, file=None):
     ]
     h = sol.history
     if len(h) and "step" in h and h["step"].iloc[0] == "init":
-        rows.append(("start SCR", f"{float(h['scr'].iloc[0]):.6g} (Algorithm 1 line 1)" if sol.method == "dashf" else f"{float(h['scr'].iloc[0]):.6g}"))
+        rows.append(("start SCR", f"{float(h['scr'].iloc[0]):.6g} (Algorithm 1 line 1)" if sol.info.get("start") == "paper" else f"{float(h['scr'].iloc[0]):.6g}"))
     rows += [
         ("service", f"{ev.service:.6g}"),
         ("delay (s)", f"{ev.delay:.6g}"),
@@ -146,7 +146,7 @@ def cmd_solve(args) -> int:
     from .methods import solve
 
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol") if getattr(args, k, None) is not None}
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start") if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
     sol = solve(sc, method=args.method, **opts)
@@ -178,7 +178,7 @@ def cmd_compare(args) -> int:
 
     methods = parse_methods(args.methods)  # bad names: exit 2 before any solving
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit") if getattr(args, k, None) is not None}
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start") if getattr(args, k, None) is not None}
     say = (lambda name: print(f"running {name} ...", file=sys.stderr)) if args.verbose else None
     df, sols = compare(sc, methods, progress=say, **opts)
     if args.output:
@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-iter", type=_positive_int, dest="max_iter", help="outer iteration limit")
     s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds (global, mindtpy: default 600)")
     s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
+    s.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (Algorithm 1 line 1, default) or equal (equal split)")
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
     s.set_defaults(func=cmd_solve)
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--time-limit", type=_positive_float, dest="time_limit", default=60.0, help="wall-clock limit per method in seconds (default 60)")
     c.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver of dashf and aauco")
     c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
+    c.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (default) or equal")
     c.add_argument("-v", "--verbose", action="store_true", help="say which method is running")
     c.add_argument("-o", "--output", type=_xlsx_out, help="report workbook: sheet 'compare' and every solution's sheets")
     c.set_defaults(func=cmd_compare)

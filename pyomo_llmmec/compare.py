@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from .errors import InputError, LLMMECError
+from .errors import InputError, LLMMECError, SolverUnavailable
 from .methods import METHOD_NAMES, solve
 
 DEFAULT_METHODS = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global")
@@ -51,7 +51,8 @@ def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, **options):
         except InputError:
             raise  # bad options: the caller's mistake, not a method's failure
         except LLMMECError as exc:
-            rows.append({"method": name, "status": getattr(exc, "status", None) or "failed", "wall_s": time.perf_counter() - t0,
+            status = "unavailable" if isinstance(exc, SolverUnavailable) else (getattr(exc, "status", None) or "failed")
+            rows.append({"method": name, "status": status, "wall_s": time.perf_counter() - t0,
                          "message": str(exc).splitlines()[0]})
             continue
         ev = sol.evaluation

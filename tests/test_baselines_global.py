@@ -168,4 +168,4 @@ def test_compare_failed_method_is_a_row(data_dir, monkeypatch, capsys):
     rc = main(["compare", str(data_dir / "toy_3x2.xlsx"), "--methods", "gucaa,global"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "global" in out and "Gurobi is not usable: test" in out
+    assert "global" in out and "Gurobi is not usable: test" in out and "unavailable" in out

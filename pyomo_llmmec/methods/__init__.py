@@ -96,7 +96,9 @@ def _gucro(sc, o: SolveOptions) -> Solution:
 def _dashf(sc, o: SolveOptions) -> Solution:
     """Algorithm 1: Dinkelbach, AO part 1 (P1 by SDR+Hungarian / MILP / MIQCP) and AO part 2 (FP + Ipopt)."""
     start = initial_point(sc) if o.start == "paper" else equal_split(sc, round_robin(sc.n_users, sc.n_servers))
-    return run_ao(sc, start, o, method="dashf", assoc=choose_assoc(o.assoc, sc, o), resources="fp", optimize_phi=True)
+    sol = run_ao(sc, start, o, method="dashf", assoc=choose_assoc(o.assoc, sc, o), resources="fp", optimize_phi=True)
+    sol.info["start"] = o.start
+    return sol
 
 
 @register("global")

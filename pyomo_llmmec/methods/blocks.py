@@ -115,7 +115,9 @@ def fit_to_budgets(scenario, sol: Solution) -> Solution:
     for name, budget in (("b", sc.bandwidth_hz), ("p_server", sc.server_p_max_w), ("f_server", sc.server_f_max_flops)):
         v = np.clip(getattr(sol, name), eps * budget[a], budget[a])
         used = np.bincount(a, weights=v, minlength=M)
-        scale = np.where(used > budget, budget / np.maximum(used, 1e-300), 1.0)
+        over = used > budget  # (only there: a server without users has used = 0)
+        scale = np.ones(M)
+        scale[over] = budget[over] / used[over]
         new[name] = v * scale[a]
     new["p"] = np.clip(sol.p, eps * sc.user_p_max_w, sc.user_p_max_w)
     new["f_user"] = np.clip(sol.f_user, eps * sc.user_f_max_flops, sc.user_f_max_flops)
