@@ -13,6 +13,14 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def results_file(path, fresh: bool) -> Path:
+    """The CSV a benchmark appends to; ``fresh`` deletes it first (otherwise a rerun resumes)."""
+    out = Path(path)
+    if fresh and out.exists():
+        out.unlink()
+    return out
+
+
 def load_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []

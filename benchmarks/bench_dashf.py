@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, append_row, in_fresh_process, load_rows  # noqa: E402
+from _common import RESULTS, append_row, results_file, in_fresh_process, load_rows  # noqa: E402
 
 COLUMNS = ["n", "m", "seed", "assoc", "scr", "initial_scr", "outer", "part1", "part2", "status", "wall_s", "build_s", "sdp_s",
            "milp_s", "miqcp_s", "lp_s", "ipopt_s", "other_s", "peak_rss_mb", "error"]
@@ -50,9 +50,7 @@ def main(argv=None):
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("-o", default=str(RESULTS / "dashf_by_size.csv"))
     a = ap.parse_args(argv)
-    out = Path(a.o)
-    if a.fresh and out.exists():
-        out.unlink()
+    out = results_file(a.o, a.fresh)
     done = {(r["n"], r["m"], r["assoc"]) for r in load_rows(out)}
     for size in a.sizes.split(","):
         n, m = (int(v) for v in size.lower().split("x"))

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, append_row, load_rows  # noqa: E402
+from _common import RESULTS, append_row, results_file, load_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["instance", "n", "m", "run", "method", "assoc", "scr", "initial_scr", "wall_s", "outer", "part1", "part2",
@@ -100,9 +100,7 @@ def main(argv=None):
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("-o", default=str(RESULTS / "methods.csv"))
     a = ap.parse_args(argv)
-    out = Path(a.o)
-    if a.fresh and out.exists():
-        out.unlink()
+    out = results_file(a.o, a.fresh)
     done = {(r["instance"], r["run"]) for r in load_rows(out)}
     for name, seed, make in instances():
         sc = None

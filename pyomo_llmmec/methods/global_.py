@@ -339,9 +339,10 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
     sc, o = gs.sc, gs.o
     info["route"] = "full MINLP"
     bound = math.inf
+    m = build_model(sc, form="dinkelbach", units=gs.u)  # built once; Dinkelbach moves the mutable Param y
     while gs.time_left() > 0:
         y_t = gs.y_target
-        m = build_model(sc, form="dinkelbach", y=y_t, units=gs.u)
+        m.y.set_value(y_t)
         if gs.best is not None:
             load_solution(m, gs.best, sc)
         tc, U, inc = gs.gurobi(m, gs.time_left(), BestBdStop=0.0)
@@ -350,7 +351,6 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
         if U <= 0:
             bound = y_t
         else:
-            T_lb = 0.0
             cost_lb = sc.system.weight_energy * min(min_energy(sc, np.full(sc.n_users, j)) for j in range(sc.n_servers))
             bound = y_t + U * gs.u.objective / cost_lb if cost_lb > 0 else math.inf
         break
@@ -364,6 +364,6 @@ def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
     gap = (bound - y) / y if math.isfinite(bound) else math.inf
     proven = gap <= gs.o.global_gap * (1 + 1e-9)
     info.update(bound=float(bound), gap=float(gap), solves=gs.solves, solver_seconds=gs.solver_seconds,
-                incumbent_origin=None, warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
+                warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
     status = "optimal" if proven else "time_limit"
     return gs.best.copy(method="global", status=status, termination=status, wall_s=time.perf_counter() - t0, info=info, evaluation=None)

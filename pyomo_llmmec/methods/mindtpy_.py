@@ -46,13 +46,14 @@ def solve_mindtpy(sc, o, say):
     warnings, status = [], "converged"
     units = units_for(sc, best_ev)
     opt = pyo.SolverFactory("mindtpy")
+    m = build_model(sc, form="dinkelbach", y=y, units=units)  # built once; each iteration moves the mutable Param y
     it = 0
     for it in range(1, o.max_iter + 1):
         left = deadline - time.perf_counter()
         if left <= 1.0:
             status = "time_limit"
             break
-        m = build_model(sc, form="dinkelbach", y=y, units=units)
+        m.y.set_value(y)
         load_solution(m, best, sc)
         ts = time.perf_counter()
         plog = logging.getLogger("pyomo")
