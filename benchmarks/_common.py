@@ -41,6 +41,20 @@ def append_row(path: Path, row: dict, columns: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def replace_row(path: Path, row: dict, columns: list[str], key: tuple[str, ...]) -> None:
+    """Write ``row`` in place of the row with the same ``key`` values (or append it); the file is replaced atomically."""
+    rows = [r for r in load_rows(path) if tuple(str(r[k]) for k in key) != tuple(str(row[k]) for k in key)]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    append_row(path, row, columns)
+
+
 def _child(fn, args, q):
     t0 = time.perf_counter()
     try:

@@ -54,7 +54,7 @@ def main(argv=None):
     done = {(r["n"], r["m"], r["assoc"]) for r in load_rows(out)}
     for size in a.sizes.split(","):
         n, m = (int(v) for v in size.lower().split("x"))
-        variants = ["milp"] + (["sdr"] if n * m <= 2000 else []) + (["gurobi"] if n * m <= 60 else [])
+        variants = ["milp", "sdr"] + (["gurobi"] if n * m <= 60 else [])  # Gurobi: the pip licence's size limit
         for assoc in variants:
             if (str(n), str(m), assoc) in done:
                 continue

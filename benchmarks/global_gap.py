@@ -3,6 +3,7 @@
     python benchmarks/global_gap.py                          # 10 scenarios each of (3,2), (4,2), (6,2), 600 s each
     python benchmarks/global_gap.py --sizes 3x2 --time-limit 120
     python benchmarks/global_gap.py --sizes 3x2,4x2 --time-limit 600 --retry-open   # the open ones again, longer
+    python benchmarks/global_gap.py --sizes 3x2,4x2 --time-limit 600 --rerun-proven  # re-check the proofs with the current code
 
 Per instance (generate_scenario(N, M, seed), seeds 0..K-1): DASHF with each
 association variant (sdr, milp, gurobi), then method 'global' (warm-started
@@ -21,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, append_row, load_rows  # noqa: E402
+from _common import RESULTS, load_rows, replace_row  # noqa: E402
 
 COLUMNS = ["n", "m", "seed", "time_limit", "dashf_sdr", "dashf_milp", "dashf_gurobi", "global_scr", "bound", "gap", "status",
            "global_wall_s", "gurobi_solves", "associations", "screened_open", "unresolved", "error"]
@@ -78,20 +79,23 @@ def main(argv=None):
     ap.add_argument("--time-limit", type=float, default=600.0)
     ap.add_argument("--retry-open", action="store_true",
                     help="rerun failed instances and those whose gap is above 1e-4 with a time limit below --time-limit")
+    ap.add_argument("--rerun-proven", action="store_true",
+                    help="rerun the instances already proven (gap <= 1e-4): re-checks old proofs with the current code")
     ap.add_argument("-o", default=str(RESULTS / "global_gap.csv"))
     a = ap.parse_args(argv)
     out = Path(a.o)
     rows = load_rows(out)
     sizes = [tuple(int(v) for v in size.lower().split("x")) for size in a.sizes.split(",")]
-    if a.retry_open and rows:
+    if (a.retry_open or a.rerun_proven) and rows:
         def redo(r):
             if (int(r["n"]), int(r["m"])) not in sizes:
                 return False
-            return bool(r.get("error")) or (float(r["gap"]) > 1e-4 * (1 + 1e-9) and float(r["time_limit"]) < a.time_limit)
+            proven = not r.get("error") and float(r["gap"]) <= 1e-4 * (1 + 1e-9)
+            if a.rerun_proven and proven:
+                return True
+            return a.retry_open and (bool(r.get("error")) or (not proven and float(r["time_limit"]) < a.time_limit))
 
-        keep = [r for r in rows if not redo(r)]
-        pd.DataFrame(keep, columns=COLUMNS).to_csv(out, index=False)
-        rows = keep
+        rows = [r for r in rows if not redo(r)]  # their old rows stay in the file until the new result replaces them
     done = {(int(r["n"]), int(r["m"]), int(r["seed"])) for r in rows}
     for n, m in sizes:
         for seed in range(a.seeds):
@@ -101,7 +105,7 @@ def main(argv=None):
                 row = run_instance(n, m, seed, a.time_limit)
             except Exception as exc:  # noqa: BLE001
                 row = {"n": n, "m": m, "seed": seed, "time_limit": a.time_limit, "error": f"{type(exc).__name__}: {exc}"}
-            append_row(out, row, COLUMNS)
+            replace_row(out, row, COLUMNS, key=("n", "m", "seed"))
             print(f"({n},{m}) seed {seed}: global {row.get('global_scr')} bound {row.get('bound')} gap {row.get('gap')} "
                   f"in {row.get('global_wall_s', 0):.0f} s; dashf sdr {row.get('dashf_sdr')}", flush=True)
     df = pd.read_csv(out, dtype={"error": str}).sort_values(["n", "m", "seed"])

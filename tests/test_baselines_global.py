@@ -169,3 +169,56 @@ def test_compare_failed_method_is_a_row(data_dir, monkeypatch, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "global" in out and "Gurobi is not usable: test" in out and "unavailable" in out
+
+
+@needs_gurobi
+def test_price_split_bound_is_valid(toy):
+    """Σ_m max_{T∈[Ta,Tb]} (V_m(T) − c_m T) bounds max_T Σ_m V_m(T) − c T for any prices c_m ≥ 0 summing to c."""
+    from pyomo_llmmec.methods.global_ import GlobalSearch, _caps
+    from pyomo_llmmec.methods.options import SolveOptions
+    from pyomo_llmmec.model.global_model import build_association_model, min_delays
+
+    sc = toy
+    start = lm.solve(sc, method="dashf")
+    gs = GlobalSearch(sc, SolveOptions(), start, deadline=math.inf, say=lambda *a: None)
+    a = np.array([0, 0, 1])
+    y = gs.y
+    u = gs.u
+    T_max, E_max = _caps(sc, a, y)
+    T_lo = float(np.max(min_delays(sc, a, u)))
+    Ta, Tb = T_lo * 1.5, T_lo * 3.0
+    c = y * sc.system.weight_time / u.objective
+    groups = {j: np.flatnonzero(a == j) for j in (0, 1)}
+    subs = {j: sc.subset(groups[j], [j]) for j in (0, 1)}
+
+    def solve(model):  # Gurobi's proven bound and its best point's value (valid even when it stops at the time limit)
+        _tc, bound, inc = gs.gurobi(model, 10, abs_gap=1e-6)
+        assert inc is not None and math.isfinite(bound)
+        return bound, inc
+
+    F = []  # values of feasible points: lower bounds on max_T Σ_m V_m(T) − c T
+    for T in np.linspace(Ta, Tb, 3):
+        V = [solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, T, E_max, fixed_T=T))[1]
+             for j in (0, 1)]
+        F.append(sum(V) - c * T)
+    for share in (0.0, 0.3, 1.0):
+        split = sum(solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, Tb, E_max,
+                                                  T_range=(Ta, Tb), T_price=c * (share if j == 0 else 1 - share)))[0]
+                    for j in (0, 1))
+        assert split >= max(F) - 1e-7 * max(1.0, abs(max(F)))
+
+
+@needs_gurobi
+def test_delay_decomposition_proves_the_best_association(toy):
+    """The decomposition alone (no screening) settles the toy's optimal association at the target y(1 + 1e-4)."""
+    import time
+
+    from pyomo_llmmec.methods.global_ import GlobalSearch, delay_decomposition
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    best = lm.solve(toy, method="global", time_limit=300)
+    assert best.status == "optimal"
+    gs = GlobalSearch(toy, SolveOptions(), best, deadline=time.perf_counter() + 300, say=lambda *a: None)
+    proved, bound = delay_decomposition(gs, best.assignment, per_solve=60, until=time.perf_counter() + 240)
+    assert proved and bound == pytest.approx(gs.y_target)
+    assert gs.y >= best.evaluation.scr

@@ -79,6 +79,35 @@ def test_sdr_chordal_equals_dense_relaxation(paper_default):
         assert lb[0] == pytest.approx(lb[1], rel=1e-5, abs=1e-6)
 
 
+def test_phi_lp_equals_p1_with_x_fixed(paper_default):
+    """The small φ LP gives P1's optimum over (φ, T) for a fixed association: the full P1 model with x fixed agrees."""
+    import pyomo.environ as pyo
+    from pyomo_llmmec.methods.blocks import PhaseTimer, PhiStep, p1_resources
+    from pyomo_llmmec.model.association import build_p1, p1_data, set_p1_data
+
+    sc = paper_default
+    rng = np.random.default_rng(3)
+    s0 = lm.equal_split(sc, np.arange(10) % 2)
+    ev = lm.evaluate(sc, s0)
+    units = lm.units_for(sc, ev)
+    data = p1_data(sc, units, ev.scr, s0.p, s0.f_user, *p1_resources(sc, s0))
+    step = PhiStep(sc, units, PhaseTimer())
+    full = build_p1(10, 2, "milp")
+    set_p1_data(full, data)
+    for c in (full.bandwidth_budget, full.power_budget, full.compute_budget):
+        c.deactivate()  # with x fixed the budgets hold no φ (their feasibility is the association's, checked elsewhere)
+    for a in (s0.assignment, rng.integers(0, 2, 10), np.zeros(10, dtype=int)):
+        phi, T, obj = step.solve_data(data, a)
+        assert T == pytest.approx(np.max(data.delay(a, phi)), rel=1e-7)
+        assert obj == pytest.approx(data.objective(a, phi, T), rel=1e-7, abs=1e-9)
+        for n in range(10):
+            for s in range(2):
+                full.x[n, s].fix(int(a[n] == s))
+        res = pyo.SolverFactory("appsi_highs").solve(full)
+        assert str(res.solver.termination_condition) == "optimal"
+        assert obj == pytest.approx(pyo.value(full.obj), rel=1e-7, abs=1e-9)
+
+
 def test_exact_p1_solvers_agree(paper_default):
     """MILP (HiGHS) and MIQCP (Gurobi) solve the same P1 to the same optimum; the SDR bound is below it."""
     if not solvers.available("gurobi"):
@@ -180,3 +209,13 @@ def test_dashf_acceptance_set(n, m, seed):
         assert ev.feasible and sol.scr == pytest.approx(ev.scr, rel=1e-12)
         assert sol.scr >= start
         check_trace(sol, start)
+
+
+def test_auto_association_choice():
+    from pyomo_llmmec.methods.blocks import choose_assoc
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    o = SolveOptions()
+    assert choose_assoc("auto", lm.generate_scenario(200, 10, seed=0), o) == "sdr"
+    assert choose_assoc("auto", lm.generate_scenario(30, 3, seed=0), o.replace(sdr_max_pairs=89)) == "milp"
+    assert choose_assoc("milp", lm.generate_scenario(3, 2, seed=0), o) == "milp"

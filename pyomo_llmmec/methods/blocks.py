@@ -22,7 +22,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ..errors import SolveFailed, SolverUnavailable
-from ..model.association import P1Data, build_p1, fix_association, free_association, p1_data, read_p1, set_p1_data
+from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_phi_lp_data
 from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
 from ..points import equal_split
@@ -151,26 +151,22 @@ class PhiStep:
         solvers.require("highs")
         self.sc, self.units, self.timer = scenario, units, timer
         with timer("model build"):
-            self.model = build_p1(scenario.n_users, scenario.n_servers, "milp")
-            # the budgets hold no φ: with x fixed they are constants, checked elsewhere
-            for c in (self.model.bandwidth_budget, self.model.power_budget, self.model.compute_budget):
-                c.deactivate()
+            self.model = build_phi_lp(scenario.n_users)
         self.opt = _highs()
 
     def solve_data(self, data: P1Data, assignment):
         """(φ, T, objective) of P1 at ``data`` with x fixed to ``assignment``."""
         m = self.model
         with self.timer("model update"):
-            set_p1_data(m, data)
-            fix_association(m, assignment)
+            set_phi_lp_data(m, data, assignment)
         with self.timer("LP (phi)"):
             res = self.opt.solve(m)
         tc = _tc_name(res.termination_condition)
         if tc != "optimal":
             raise SolveFailed(f"the φ linear program (P1 with x fixed) ended with status {tc}", status=tc)
         res.solution_loader.load_vars()
-        _, phi, T = read_p1(m, self.sc.n_users, self.sc.n_servers)
-        return phi, T, float(res.best_feasible_objective)
+        phi = np.clip(np.array([pyo.value(m.phi[n]) for n in m.N]), 0.0, 1.0)
+        return phi, float(pyo.value(m.T)), float(res.best_feasible_objective)
 
     def run(self, sol: Solution, y: float, units=None):
         """Optimise φ for ``sol``'s association and resources; returns (new solution, P1 objective)."""
@@ -216,7 +212,6 @@ class MILPAssociation:
         m = self.model
         with self.timer("model update"):
             set_p1_data(m, data)
-            free_association(m)
         t0 = time.perf_counter()
         with self.timer("MILP (P1)"):
             res = self.opt.solve(m)

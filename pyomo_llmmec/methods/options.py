@@ -31,7 +31,7 @@ class SolveOptions:
     p1_time_limit: float = opt(60.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
-    sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this (its compile time grows with N·M)", positive=True, integer=True)
+    sdr_max_pairs: int = opt(20000, "assoc='auto' uses the SDR when N·M <= this (its memory grows with N·M: ~3.3 GB at 20 000 pairs)", positive=True, integer=True)
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)

@@ -73,12 +73,16 @@ def max_service(sc) -> float:
 
 
 def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: float, *, fixed_T: float | None = None,
+                            T_range: tuple[float, float] | None = None, T_price: float = 0.0,
                             n_phi: int = 8, n_t: int = 10, max_cuts: int = 1200) -> pyo.ConcreteModel:
     """The reformulated Dinkelbach problem of (3) for association ``a`` (server positions per user).
 
     With ``fixed_T`` the delay level is fixed and the objective is
-    Σ_n (v_n − y ω_e E_n) (the per-server subproblem); otherwise it is the full
-    Dinkelbach objective Σ v − y (ω_t T + ω_e E).
+    Σ_n (v_n − y ω_e E_n) (the per-server subproblem); with ``T_range=(T_a, T_b)``
+    the delay level is a variable in [T_a, T_b] priced at ``T_price`` (objective
+    units per second): Σ_n (v_n − y ω_e E_n)/units.objective − T_price·T (the
+    per-server subproblem of a delay interval with a split price); otherwise it
+    is the full Dinkelbach objective Σ v − y (ω_t T + ω_e E).
     The tangent-plane cuts (4 families of n_phi × n_t planes per user) are
     thinned to at most ``max_cuts`` in all, so that the model stays within the
     size-limited Gurobi licence (2000 rows) for up to ~8 users.
@@ -92,7 +96,7 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     N, s = sc.n_users, a
     gam, D, W, Ws = d["gam"], d["D"], d["W"], d["Ws"]
     bmax, pmaxs, fmaxs, pmaxu, fmaxu = d["bmax"], d["pmaxs"], d["fmaxs"], d["pmaxu"], d["fmaxu"]
-    Tcap = T_max if fixed_T is None else fixed_T
+    Tcap = fixed_T if fixed_T is not None else (T_range[1] if T_range is not None else T_max)
     m = pyo.ConcreteModel(name="global_association")
     m.N = pyo.RangeSet(0, N - 1)
     m.S = pyo.Set(initialize=sorted(set(int(j) for j in s)))
@@ -107,7 +111,7 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     rd_max = bmax[s] * np.log2(1 + gam * pmaxs[s] / bmax[s])
     m.ru = pyo.Var(m.N, bounds=B(np.zeros(N), ru_max))
     m.rd = pyo.Var(m.N, bounds=B(np.zeros(N), rd_max))
-    m.T = pyo.Var(bounds=(0.0, Tcap))
+    m.T = pyo.Var(bounds=(0.0 if T_range is None else T_range[0], Tcap))
     if fixed_T is not None:
         m.T.fix(fixed_T)
     m.t = pyo.Var(m.N, [1, 2, 3, 4], bounds=(0.0, Tcap))
@@ -177,7 +181,9 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     )
     ot, ow = sc.system.weight_time, sc.system.weight_energy
     energy = sum(m.e[n, k] for n in m.N for k in (1, 2, 3, 4))
-    if fixed_T is None:
+    if T_range is not None:
+        m.obj = pyo.Objective(expr=(sum(m.v[n] for n in m.N) - y * ow * energy) / u.objective - T_price * m.T, sense=pyo.maximize)
+    elif fixed_T is None:
         m.obj = pyo.Objective(expr=(sum(m.v[n] for n in m.N) - y * (ot * m.T + ow * energy)) / u.objective, sense=pyo.maximize)
     else:
         m.obj = pyo.Objective(expr=(sum(m.v[n] for n in m.N) - y * ow * energy) / u.objective, sense=pyo.maximize)

@@ -84,10 +84,12 @@ class SDRProblem:
             phi_v = cp.Variable(N)  # S[φ_n, K]
             xphi_v = cp.Variable(N * M)  # S[x_nm, φ_n]
             Phi = cp.Variable(N)  # S[φ_n, φ_n]
-            cons = []
-            for k in range(N * M):  # one 3×3 clique block per pair (8h)
-                n = pi[k]
-                cons.append(cp.bmat([[1, x_v[k], phi_v[n]], [x_v[k], x_v[k], xphi_v[k]], [phi_v[n], xphi_v[k], Phi[n]]]) >> 0)
+            # one 3×3 clique block per pair (8h), as a single batched PSD constraint of shape (NM, 3, 3):
+            # compiling NM separate `bmat >> 0` constraints took ~10 s at 200×10, the batch 0.3 s
+            phi_p, Phi_p = phi_v[pi], Phi[pi]
+            rows = [np.ones(N * M), x_v, phi_p, x_v, x_v, xphi_v, phi_p, xphi_v, Phi_p]  # row-major entries of each block
+            blocks = cp.reshape(cp.vstack(rows).T, (N * M, 3, 3), order="C")
+            cons = [blocks >> 0]
             self._read = lambda: (x_v.value, phi_v.value)
         else:
             K = N + N * M
