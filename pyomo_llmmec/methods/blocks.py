@@ -439,7 +439,8 @@ class FPResources:
                 self.failures.append(f"Ipopt ended with {tc}")
             record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc,
                    objective=obj, seconds=secs, inner_iterations=iters,
-                   drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible else math.nan)
+                   # a drop measures an exact block step; a failed Ipopt solve is counted in the failures instead
+                   drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible and tc == "optimal" else math.nan)
             if not ok:
                 break
             gain = new_ev.scr / cur_ev.scr - 1.0
