@@ -213,6 +213,14 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         _, levels, split_bounds = cached  # T -> {server: [bound, incumbent, converged, seconds, point]}; (Ta, Tb) -> bound
         improved = False
 
+        def offer_combined(points, origin):
+            """The servers' points together are a point of (3): offer it as an incumbent."""
+            arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
+            for j in servers:
+                for k in arr:
+                    arr[k][groups[j]] = getattr(points[j], k)
+            return gs.offer(Solution.from_arrays(sc, a, **arr), f"{origin}, association {label}")
+
         def solve_server(T, j, time_limit, stop):
             m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, T, E_max, fixed_T=T)
             params = {"abs_gap": abs_gap}
@@ -240,11 +248,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             ub = sum(rec[j][0] for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
             if all(j in rec and rec[j][1] is not None for j in servers):
                 if sum(rec[j][1] for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
-                    arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
-                    for j in servers:
-                        for k in arr:
-                            arr[k][groups[j]] = getattr(rec[j][4], k)
-                    if gs.offer(Solution.from_arrays(sc, a, **arr), f"delay level {T:.6g} s, association {label}"):
+                    if offer_combined({j: rec[j][4] for j in servers}, f"delay level {T:.6g} s"):
                         improved = True
             return ub
 
@@ -270,11 +274,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                 if inc is not None:
                     points[j] = point_from_model(subs[j], m)
             if len(points) == len(servers):  # the servers' points together: a point of (3), offered to the incumbent
-                arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
-                for j in servers:
-                    for k in arr:
-                        arr[k][groups[j]] = getattr(points[j], k)
-                if gs.offer(Solution.from_arrays(sc, a, **arr), f"delay interval [{Ta:.6g}, {Tb:.6g}] s, association {label}"):
+                if offer_combined(points, f"delay interval [{Ta:.6g}, {Tb:.6g}] s"):
                     improved = True
             return total
 
