@@ -4,6 +4,7 @@
     python benchmarks/global_gap.py --sizes 3x2 --time-limit 120
     python benchmarks/global_gap.py --sizes 3x2,4x2 --time-limit 600 --retry-open   # the open ones again, longer
     python benchmarks/global_gap.py --sizes 3x2,4x2 --time-limit 600 --rerun-proven  # re-check the proofs with the current code
+    python benchmarks/global_gap.py --sizes 4x2 --redo-seeds 2,3  # these instances again, whatever their rows say
 
 Per instance (generate_scenario(N, M, seed), seeds 0..K-1): DASHF with each
 association variant (sdr, milp, gurobi), then method 'global' (warm-started
@@ -81,15 +82,20 @@ def main(argv=None):
                     help="rerun failed instances and those whose gap is above 1e-4 with a time limit below --time-limit")
     ap.add_argument("--rerun-proven", action="store_true",
                     help="rerun the instances already proven (gap <= 1e-4): re-checks old proofs with the current code")
+    ap.add_argument("--redo-seeds", default="",
+                    help="comma-separated seeds of the given sizes to rerun whatever their rows say, in this order")
     ap.add_argument("-o", default=str(RESULTS / "global_gap.csv"))
     a = ap.parse_args(argv)
     out = Path(a.o)
     rows = load_rows(out)
     sizes = [tuple(int(v) for v in size.lower().split("x")) for size in a.sizes.split(",")]
-    if (a.retry_open or a.rerun_proven) and rows:
+    redo_seeds = [int(v) for v in a.redo_seeds.split(",") if v.strip()]
+    if (a.retry_open or a.rerun_proven or redo_seeds) and rows:
         def redo(r):
             if (int(r["n"]), int(r["m"])) not in sizes:
                 return False
+            if int(r["seed"]) in redo_seeds:
+                return True
             proven = not r.get("error") and float(r["gap"]) <= 1e-4 * (1 + 1e-9)
             if a.rerun_proven and proven:
                 return True
@@ -98,7 +104,7 @@ def main(argv=None):
         rows = [r for r in rows if not redo(r)]  # their old rows stay in the file until the new result replaces them
     done = {(int(r["n"]), int(r["m"]), int(r["seed"])) for r in rows}
     for n, m in sizes:
-        for seed in range(a.seeds):
+        for seed in redo_seeds + [s for s in range(a.seeds) if s not in redo_seeds]:
             if (n, m, seed) in done:
                 continue
             try:

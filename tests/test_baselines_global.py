@@ -222,3 +222,56 @@ def test_delay_decomposition_proves_the_best_association(toy):
     proved, bound = delay_decomposition(gs, best.assignment, per_solve=60, until=time.perf_counter() + 240)
     assert proved and bound == pytest.approx(gs.y_target)
     assert gs.y >= best.evaluation.scr
+
+
+@pytest.mark.parametrize("n,m,seed", [(3, 2, 0), (4, 2, 1), (6, 2, 2)])
+def test_global_model_keeps_every_feasible_point(n, m, seed):
+    """No constraint or cut of the reformulated model cuts off a feasible point of (3).
+
+    Random points (bandwidth budgets used in full, as the model's equality asks) are written into the model's
+    variables from their definitions (times, energies, rates, spectrum-time products, cone variables, scores);
+    every constraint must hold, and the model's delay and energy must be the evaluator's (MODEL.md §3).
+    """
+    from conftest import random_feasible_solution
+    from pyomo_llmmec.model.global_model import _data, build_association_model
+
+    sc = lm.generate_scenario(n, m, seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        sol = random_feasible_solution(sc, rng)
+        a = sol.assignment
+        used = np.bincount(a, weights=sol.b, minlength=m)
+        sol = sol.copy(b=sol.b * sc.bandwidth_hz[a] / used[a], evaluation=None)
+        ev = lm.evaluate(sc, sol, attach=False)
+        assert ev.feasible
+        u = lm.units_for(sc)
+        md = build_association_model(sc, a, u, 0.5 * ev.scr, 2 * ev.delay, 2 * ev.energy)
+        d = _data(sc, a, u)
+        phi, p, P = sol.phi, sol.p, sol.p_server
+        b, Fs, Fu = sol.b / u.hz, sol.f_server / u.flops, sol.f_user / u.flops
+        ru = b * np.log2(1 + d["gam"] * p / b)
+        rd = b * np.log2(1 + d["gam"] * P / b)
+        t = {1: phi * d["W"] / Fu, 2: phi * d["D"] / ru, 3: (1 - phi) * d["Ws"] / Fs, 4: (1 - phi) * d["D"] / rd}
+        z1 = phi**3 / t[1] ** 2
+        e = {1: d["ku"] * d["W"] ** 3 * z1, 2: p * t[2], 3: d["ks"] * d["Ws"] * (1 - phi) * Fs**2, 4: P * t[4]}
+        share = P / d["pmaxs"][a] + Fs / d["fmaxs"][a] + b / d["bmax"][a]
+        values = dict(phi=phi, p=p, b=b, P=P, Fs=Fs, ru=ru, rd=rd, w1=phi**2 / t[1], z1=z1, s2=b * t[2], s4=b * t[4],
+                      v=sc.system.score_scale * np.log1p(sc.system.score_norm * share))
+        for k in range(n):
+            for name, arr in values.items():
+                getattr(md, name)[k].set_value(float(arr[k]), skip_validation=True)
+            for j in (1, 2, 3, 4):
+                md.t[k, j].set_value(float(t[j][k]), skip_validation=True)
+                md.e[k, j].set_value(float(e[j][k]), skip_validation=True)
+        md.T.set_value(float(max(sum(t[j] for j in t))), skip_validation=True)
+        assert pyo.value(md.T) == pytest.approx(ev.delay, rel=1e-9)
+        assert sum(pyo.value(md.e[k, j]) for k in range(n) for j in (1, 2, 3, 4)) == pytest.approx(ev.energy, rel=1e-9)
+        for c in md.component_data_objects(pyo.Constraint, active=True):
+            body, scale = pyo.value(c.body), 1e-7 * max(1.0, abs(pyo.value(c.body)))
+            if c.has_lb():
+                assert body >= pyo.value(c.lower) - scale * max(1.0, abs(pyo.value(c.lower))), c.name
+            if c.has_ub():
+                assert body <= pyo.value(c.upper) + scale * max(1.0, abs(pyo.value(c.upper))), c.name
+        for v in md.component_data_objects(pyo.Var):
+            assert v.lb is None or v.value >= v.lb * (1 - 1e-12) - 1e-12, v.name
+            assert v.ub is None or v.value <= v.ub * (1 + 1e-12) + 1e-12, v.name

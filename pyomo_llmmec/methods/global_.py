@@ -83,7 +83,7 @@ class GlobalSearch:
         self.best_ev = None
         self.solves = 0
         self.solver_seconds = 0.0
-        self.decompositions: dict = {}  # association -> (y_t, levels, split bounds) of delay_decomposition
+        self.decompositions: dict = {}  # association -> state of delay_decomposition (levels, bounds, heap)
         self.size_limited = solvers.gurobi_size_limited()
         if start is not None:
             self.offer(start, "start")
@@ -204,13 +204,14 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         if T_max <= T_lo:
             return True, y_t
         margin = gs.o.global_gap * gs.y * (gs.best_ev.cost if gs.best_ev else 1.0) / u.objective
-        abs_gap = max(1e-9, 0.1 * margin / len(servers))
-        # per-level and per-interval results survive between passes over the open associations while y_t stays
-        # (a later pass continues where the last one stopped instead of solving the same levels again)
+        abs_gap = max(1e-9, 0.25 * margin / len(servers))
+        # levels, interval bounds and the heap of open intervals survive between passes and small moves of the
+        # target: V_m(T) decreases in y and c grows with it, so every bound found at a smaller y_t stays valid
+        # (only looser, by at most Δy ω_e E ≤ 0.1 of the margin when y_t moved by less than 0.1 of the gap)
         cached = gs.decompositions.get(label)
-        if cached is None or cached[0] != y_t:
-            cached = gs.decompositions[label] = (y_t, {}, {})
-        _, levels, split_bounds = cached  # T -> {server: [bound, incumbent, converged, seconds, point]}; (Ta, Tb) -> bound
+        if cached is None or y_t > cached["y_t"] * (1.0 + 0.1 * gs.o.global_gap):
+            cached = gs.decompositions[label] = {"y_t": y_t, "levels": {}, "splits": {}, "heap": None}
+        levels, split_bounds = cached["levels"], cached["splits"]  # T -> {server: [bound, incumbent, converged, seconds, point]}; (Ta, Tb) -> bound
         improved = False
 
         def offer_combined(points, origin):
@@ -285,13 +286,13 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                     worst = max(worst, y_t + (-negU) * u.objective / (ot * Ta + ow * E_lb))
             return worst
 
-        grid = list(np.geomspace(T_lo, T_max, 6))
-        heap = []
+        heap = cached["heap"]
         t0_limit = min(20.0, per_solve)
-        for Ta, Tb in zip(grid[:-1], grid[1:]):
-            heapq.heappush(heap, (-(level(Tb, Ta, t0_limit) - c * Ta), Ta, Tb))
-            if improved:
-                break
+        if heap is None:
+            grid = list(np.geomspace(T_lo, T_max, 6))
+            heap = [(-(level(Tb, Ta, t0_limit) - c * Ta), Ta, Tb) for Ta, Tb in zip(grid[:-1], grid[1:])]
+            heapq.heapify(heap)
+            cached["heap"] = heap  # complete: every interval of the grid is in it, even if a level improved y
         while not improved:
             if -heap[0][0] <= 0:
                 gs.say(f"[global] association {label}: proved with {len(levels)} delay levels")
