@@ -207,7 +207,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         abs_gap = max(1e-9, 0.25 * margin / len(servers))
         # levels, interval bounds and the heap of open intervals survive between passes and small moves of the
         # target: V_m(T) decreases in y and c grows with it, so every bound found at a smaller y_t stays valid
-        # (only looser, by at most Δy ω_e E ≤ 0.1 of the margin when y_t moved by less than 0.1 of the gap)
+        # (only looser, by Δy ω_e E and Δc T: small next to the margin while y_t moved by less than 0.1 of the gap)
         cached = gs.decompositions.get(label)
         if cached is None or y_t > cached["y_t"] * (1.0 + 0.1 * gs.o.global_gap):
             cached = gs.decompositions[label] = {"y_t": y_t, "levels": {}, "splits": {}, "heap": None}
