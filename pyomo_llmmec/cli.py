@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
+from . import interrupts
 from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -79,9 +82,11 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .io import write_scenario
+    from .io import check_output_path, write_scenario
     from .scenario import generate_scenario
 
+    out = args.output or f"scenario_{args.users}x{args.servers}_seed{args.seed}.xlsx"
+    check_output_path(out)  # before any work: exit 2, one line
     overrides = {}
     for kv in args.set or []:
         if "=" not in kv:
@@ -92,7 +97,6 @@ def cmd_generate(args) -> int:
         except ValueError:
             raise InputError(f"--set {k}: {v!r} is not a number") from None
     sc = generate_scenario(args.users, args.servers, seed=args.seed, **overrides)
-    out = args.output or f"scenario_{args.users}x{args.servers}_seed{args.seed}.xlsx"
     write_scenario(sc, out)
     print(f"wrote {out}: {sc.n_users} users, {sc.n_servers} servers, seed {args.seed}")
     return EXIT_OK
@@ -130,6 +134,8 @@ def _print_summary(sol, file=None):
         rows.append(("iterations", f"{info['outer_iterations']} outer, {info.get('part1_steps', 0)} part-1, {info.get('part2_steps', 0)} part-2 (inner)"))
     if info.get("assoc"):
         rows.append(("association", info["assoc"]))
+    if "moves_tried" in info:
+        rows.append(("search", f"{info['moves_tried']} moves tried, {info['accepted']} improvements, {info['nlp_solves']} NLP solves"))
     if info.get("bound") is not None:
         rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g})"))
     rows.append(("users per server", " ".join(str(k) for k in sol.loads)))
@@ -141,22 +147,58 @@ def _print_summary(sol, file=None):
         print(f"warning: {msg}", file=sys.stderr)
 
 
+def _silence_stdout() -> None:
+    """The reader of stdout went away (``llmmec ... | head``): send the rest to /dev/null."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_before_writing(report) -> None:
+    """Run ``report`` (prints) and flush, so the results are out before the output file is written;
+    a closed pipe on stdout does not stop the write."""
+    try:
+        report()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
 def cmd_solve(args) -> int:
-    from .io import read_scenario, write_solution
+    from .io import check_output_path, read_scenario, write_solution
     from .methods import solve
 
+    if args.output:
+        check_output_path(args.output, inputs=[args.file])  # before any work: never overwrite the input
     sc = read_scenario(args.file)
     opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start") if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
+    elif sys.stderr.isatty():
+        opts["progress"] = True  # a live status line on a terminal (lns); silent when piped
     sol = solve(sc, method=args.method, **opts)
+    interrupts.finishing()  # the result is complete: a signal from now on does not stop the summary and the write
+    def report():
+        print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers")
+        _print_summary(sol)
+
+    _print_before_writing(report)  # a late write failure does not lose the results
     if args.output:
         write_solution(sol, args.output, sc)
-    print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers")
-    _print_summary(sol)
-    if args.output:
         print(f"wrote {args.output}")
     return EXIT_OK
+
+
+SCR_MISMATCH_RTOL = 1e-6  # `llmmec evaluate`: warn when the stored SCR differs from the recomputed one by more
+
+
+def _stored_number(v):
+    """A stored summary value as a float, or None when it is not a number."""
+    if isinstance(v, bool):
+        return None
+    try:
+        return float(str(v).strip()) if isinstance(v, str) else float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def cmd_evaluate(args) -> int:
@@ -166,26 +208,63 @@ def cmd_evaluate(args) -> int:
     sc = read_scenario(args.scenario)
     sol = read_solution(args.solution, sc)
     ev = evaluate(sc, sol)
-    _print_summary(sol)
+    stored = sol.info.get("stored_summary", {})
+
+    def shown(key, fmt=".6g"):
+        if key not in stored:
+            return "(not in the file)"
+        x = _stored_number(stored[key])
+        return format(x, fmt) if x is not None and fmt else str(stored[key])
+
+    rows = [
+        ("stored method", shown("method", None)),
+        ("stored status", shown("status", None)),
+        ("stored SCR", shown("scr")),
+        ("stored wall time (s)", shown("wall_s", ".3f")),
+        ("recomputed SCR", f"{ev.scr:.6g}"),
+        ("recomputed service", f"{ev.service:.6g}"),
+        ("recomputed delay (s)", f"{ev.delay:.6g}"),
+        ("recomputed energy (J)", f"{ev.energy:.6g}"),
+        ("feasible", f"{ev.feasible} (recomputed; max relative violation {ev.max_violation:.2g})"),
+        ("users per server", " ".join(str(k) for k in sol.loads)),
+    ]
+    print(f"{args.solution} on {args.scenario}: {sc.n_users} users, {sc.n_servers} servers")
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}")
     for p in ev.problems:
         print(f"violation: {p}")
+    if "scr" in stored:
+        x = _stored_number(stored["scr"])
+        if x is None or math.isnan(x):
+            print(f"warning: the stored SCR {stored['scr']!r} is not a number; the recomputed SCR is {ev.scr:.10g}",
+                  file=sys.stderr)
+        elif not abs(x - ev.scr) <= SCR_MISMATCH_RTOL * abs(ev.scr):
+            print(f"warning: the stored SCR {x:.10g} differs from the recomputed SCR {ev.scr:.10g} "
+                  f"(relative difference {abs(x - ev.scr) / abs(ev.scr) if ev.scr else math.inf:.3g} > {SCR_MISMATCH_RTOL:g})",
+                  file=sys.stderr)
     return EXIT_OK if ev.feasible else EXIT_FAILED
 
 
 def cmd_compare(args) -> int:
     from .compare import compare, format_table, parse_methods, report_sheets
-    from .io import read_scenario, write_sheets
+    from .io import check_output_path, read_scenario, write_sheets
 
     methods = parse_methods(args.methods)  # bad names: exit 2 before any solving
+    if args.output:
+        check_output_path(args.output, inputs=[args.file])  # before any solving: never overwrite the input
     sc = read_scenario(args.file)
     opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start") if getattr(args, k, None) is not None}
     say = (lambda name: print(f"running {name} ...", file=sys.stderr)) if args.verbose else None
     df, sols = compare(sc, methods, progress=say, **opts)
+    interrupts.finishing()  # the table is complete: a signal from now on does not stop the report and the write
+    def report():
+        print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts.get('time_limit', 60.0):g} s per method")
+        print(format_table(df))
+
+    _print_before_writing(report)  # a late write failure does not lose the table
     if args.output:
         write_sheets(args.output, report_sheets(df, sols, sc))
-    print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts.get('time_limit', 60.0):g} s per method")
-    print(format_table(df))
-    if args.output:
         print(f"wrote {args.output}")
     return EXIT_OK if sols else EXIT_FAILED
 
@@ -194,6 +273,7 @@ def cmd_compare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .compare import DEFAULT_METHODS
     from .methods import ASSOC_CHOICES, METHOD_NAMES
 
     p = _Parser(prog="llmmec", description="LLM-based MEC: user association and resource allocation (DASHF) on Pyomo")
@@ -235,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="solve with several methods and tabulate SCR, service, delay, energy, time and gap")
     c.add_argument("file")
-    c.add_argument("--methods", help="comma-separated, from " + ",".join(METHOD_NAMES) + " (default dashf,rucaa,gucaa,aauco,gucro,global)")
+    c.add_argument("--methods", help="comma-separated, from " + ",".join(METHOD_NAMES) + " (default " + ",".join(DEFAULT_METHODS) + ")")
     c.add_argument("--time-limit", type=_positive_float, dest="time_limit", default=60.0, help="wall-clock limit per method in seconds (default 60)")
     c.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver of dashf and aauco")
     c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
@@ -252,41 +332,87 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list = []
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    logging.getLogger("pyomo").setLevel(logging.ERROR)
+def _interrupted(exc=None) -> int:
+    """One line on stderr; the exit status 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+    interrupts.ending()
+    signum = getattr(exc, "signum", None) or interrupts.requested() or signal.SIGINT
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    with contextlib.suppress(OSError):
+        print(f"interrupted ({name})", file=sys.stderr)
+    return 128 + int(signum)
+
+
+def _run(argv, debug) -> int:
+    def stopped_by_interrupt():  # an error that is the echo of an interrupt inside a solver
+        return interrupts.requested() is not None
+
     try:
         args = build_parser().parse_args(argv)
         t0 = time.perf_counter()
         rc = args.func(args)
+        interrupts.check()  # an interrupt swallowed where Python could not raise it (unless the command was finishing)
+        interrupts.ending()
         logging.getLogger(__name__).debug("done in %.2f s", time.perf_counter() - t0)
         return rc
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (interrupts.Interrupted), or a bare KeyboardInterrupt
+        return _interrupted(exc)
     except InputError as exc:
+        if stopped_by_interrupt():
+            return _interrupted()
+        interrupts.ending()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except (SolveFailed, SolverUnavailable) as exc:
+        if stopped_by_interrupt():
+            return _interrupted()
+        interrupts.ending()
         print(f"solve failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except LLMMECError as exc:
+        if stopped_by_interrupt():
+            return _interrupted()
+        interrupts.ending()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # e.g. `llmmec ... | head`: the reader went away; nothing left to say
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        interrupts.ending()
+        _silence_stdout()
         return EXIT_OK
     except SystemExit as exc:
+        interrupts.ending()
         return int(exc.code) if isinstance(exc.code, int) else EXIT_INPUT
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, traceback with --debug
+        if stopped_by_interrupt():
+            return _interrupted()
+        interrupts.ending()
         if debug:
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback; please report it)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def main(argv=None) -> int:
+    """The ``llmmec`` command; returns the exit status.
+
+    SIGINT and SIGTERM stop a run at any point after start-up with one line on
+    stderr and exit status 130 / 143, no traceback and no output file
+    (:mod:`pyomo_llmmec.interrupts`); a run whose result is complete finishes
+    writing it instead.
+    """
+    exiting = argv is None  # the llmmec process itself (console script, python -m): it exits right after
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    with interrupts.handling(exiting=exiting):
+        try:
+            logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+            logging.getLogger("pyomo").setLevel(logging.ERROR)
+            return _run(argv, debug)
+        except KeyboardInterrupt as exc:  # a signal while the outcome of an error was being reported
+            return _interrupted(exc)
 
 
 from .experiments import cli as _experiments_cli  # noqa: E402,F401  (registers 'llmmec experiment')

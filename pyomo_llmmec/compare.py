@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import InputError, LLMMECError, SolverUnavailable
 from .methods import METHOD_NAMES, solve
 
-DEFAULT_METHODS = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global")
+DEFAULT_METHODS = ("dashf", "lns", "rucaa", "gucaa", "aauco", "gucro", "global")
 COLUMNS = ["method", "status", "scr", "service", "delay_s", "energy_j", "wall_s", "bound", "gap", "vs_best", "message"]
 
 

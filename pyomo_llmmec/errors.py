@@ -37,6 +37,13 @@ class InputError(LLMMECError, ValueError):
         super().__init__((": ".join([", ".join(where), message])) if where else message)
 
 
+class OutputError(InputError):
+    """An output path that cannot (or must not) be written: missing or read-only
+    directory, a directory where a file is expected, a read-only file, or the
+    same file as an input.  Checked before any work; exit status 2 like bad input.
+    """
+
+
 class SolverUnavailable(LLMMECError, RuntimeError):
     """A solver the chosen method needs is not installed or not licensed."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .schema import SOLUTION_LINK_COLUMNS, SOLUTION_USER_COLUMNS
 from .solution import Solution
 from .validation import (
@@ -39,18 +40,140 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 # ----------------------------------------------------------------------------------
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` are one file: equal resolved paths, or the same inode (hard/symbolic links)."""
+    with contextlib.suppress(OSError, RuntimeError):
+        if a.resolve() == b.resolve():
+            return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: not the same file
+        return False
+
+
+def _writable_dir(d: Path, what: Path) -> None:
+    """``d`` is an existing directory this process can create files in (else :class:`OutputError` about ``what``)."""
+    if not d.exists():
+        raise OutputError(f"cannot write: directory {d} does not exist", path=what)
+    if not d.is_dir():
+        raise OutputError(f"cannot write: {d} is not a directory", path=what)
+    try:
+        mode = d.stat().st_mode
+    except OSError as exc:
+        raise OutputError(f"cannot write: directory {d} is not accessible ({exc.strerror})", path=what) from None
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(d, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write: directory {d} is read-only", path=what)
+    try:  # the ground truth (read-only file systems, ACLs): create and remove a probe file
+        fd, probe = tempfile.mkstemp(prefix=".llmmec-probe-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write: directory {d} is not writable ({exc.strerror})", path=what) from None
+
+
+def check_output_path(path, inputs=(), *, suffixes=EXCEL_SUFFIXES) -> Path:
+    """Check, before any work, that the file ``path`` can be written; returns it as a Path.
+
+    Raises :class:`~pyomo_llmmec.errors.OutputError` (one line naming the path
+    and the reason) when the suffix is not one of ``suffixes``, the path is a
+    directory, its directory is missing or not writable, it is a read-only
+    file, or it is the same file as one of ``inputs`` (same resolved path or
+    same inode, so ``./in.xlsx``, a symbolic link and a hard link all count).
+    """
+    if path is None or not str(path).strip():
+        raise OutputError("the output path is empty")
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputError(f"output must be a {' or '.join(suffixes)} file", path=path)
+    for inp in inputs:
+        if inp is not None and _same_file(path, Path(inp)):
+            raise OutputError(f"is the same file as the input {inp}; choose another output file", path=path)
+    if path.is_dir():
+        raise OutputError("is a directory; give a file name", path=path)
+    parent = path.parent if str(path.parent) else Path(".")
+    _writable_dir(parent, path)
+    if path.exists() or path.is_symlink():
+        try:
+            mode = path.stat().st_mode
+        except OSError:  # a dangling symbolic link: the write replaces the link itself
+            return path
+        if not stat.S_ISREG(mode):
+            raise OutputError("exists and is not a regular file", path=path)
+        if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+            raise OutputError("is a read-only file; it is not overwritten", path=path)
+    return path
+
+
+def check_output_dir(path, inputs=()) -> tuple[Path, list[Path]]:
+    """Check, before any work, that directory ``path`` exists and is writable or can be created.
+
+    Returns ``(path, missing)``: ``missing`` lists the directories that do not
+    exist yet (deepest first), so a caller that fails before writing anything
+    can remove exactly what it created (:func:`remove_empty_dirs`).
+    """
+    if path is None or not str(path).strip():
+        raise OutputError("the output directory is empty")
+    path = Path(path)
+    for inp in inputs:
+        if inp is not None and _same_file(path, Path(inp)):
+            raise OutputError(f"is the input {inp}", path=path)
+    missing = []
+    d = path
+    while not d.exists() and not d.is_symlink():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    if d.is_symlink() and not d.exists():
+        raise OutputError(f"cannot write: {d} is a dangling symbolic link", path=path)
+    if d.exists() and not d.is_dir():
+        raise OutputError("is a file, not a directory" if d == path else f"cannot write: {d} is a file, not a directory", path=path)
+    _writable_dir(d, path)
+    return path, missing
+
+
+def remove_empty_dirs(dirs) -> None:
+    """Remove each of ``dirs`` (deepest first) that exists and is empty; others are left alone."""
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            os.rmdir(d)  # only ever removes an empty directory
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permission bits for ``path``: those of the file it replaces, else 0666 minus the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=None):
-    """Yield a temporary path beside ``path``; on success rename it over ``path``."""
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    An :class:`OSError` while creating or renaming the file becomes a one-line
+    :class:`~pyomo_llmmec.errors.OutputError`; the temporary file is removed.
+    """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
-        raise InputError(f"directory {parent} does not exist", path=path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=parent)
+        raise OutputError(f"cannot write: directory {parent} does not exist", path=path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", path=path) from None
     os.close(fd)
     try:
         yield Path(tmp)
+        with contextlib.suppress(OSError):  # mkstemp makes 0600: give the file the mode a plain open() would
+            os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write ({exc.strerror or type(exc).__name__})", path=path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -58,10 +181,12 @@ def atomic_path(path, suffix=None):
 
 
 def write_sheets(path, sheets: dict[str, pd.DataFrame]) -> Path:
-    """Write DataFrames as sheets of one workbook, atomically."""
-    path = Path(path)
-    if path.suffix.lower() not in EXCEL_SUFFIXES:
-        raise InputError("output must be an .xlsx file", path=path)
+    """Write DataFrames as sheets of one workbook, atomically.
+
+    The path is checked first (:func:`check_output_path`), so a directory, a
+    read-only file or a missing directory fail before the workbook is built.
+    """
+    path = check_output_path(path)
     with atomic_path(path) as tmp:
         xw = pd.ExcelWriter(tmp, engine="openpyxl")
         try:
@@ -75,8 +200,63 @@ def write_sheets(path, sheets: dict[str, pd.DataFrame]) -> Path:
     return path
 
 
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")  # Compound File Binary: encrypted .xlsx, or a legacy .xls
+
+
+def _sniff_workbook(path: Path) -> None:
+    """Reject, with a one-line reason, a file that cannot be an .xlsx workbook (before openpyxl sees it)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})", path=path) from None
+    if not head:
+        raise InputError("is empty (0 bytes), not an .xlsx workbook", path=path)
+    if head == OLE2_MAGIC:
+        raise InputError(
+            "is encrypted or password-protected (an OLE2 container, not a plain .xlsx); "
+            "open it in Excel and save it without a password (a legacy .xls looks the same: save it as .xlsx)",
+            path=path,
+        )
+    if not head.startswith(b"PK"):
+        raise InputError("cannot read as an .xlsx workbook: not a ZIP archive (an .xlsx file is a ZIP of XML parts)", path=path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read as an .xlsx workbook: damaged ZIP archive ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", path=path) from None
+    if "xl/workbook.xml" not in names and not any(n.lower().endswith("workbook.xml") for n in names):
+        raise InputError("cannot read as an .xlsx workbook: a ZIP archive without xl/workbook.xml (not an Excel workbook)", path=path)
+
+
+def _cell_value(v):
+    """A cell as pandas would give it: whole floats become int; a truly empty cell is NaN; nothing else is NA."""
+    if v is None:
+        return np.nan
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
 def read_sheets(path) -> dict[str, pd.DataFrame]:
-    """All sheets of a workbook as DataFrames of raw cell values (header on row 1)."""
+    """All sheets of a workbook as DataFrames of raw cell values (header on row 1).
+
+    Cells are read as stored: only a truly empty cell is missing (NaN); text
+    such as ``NA``, ``None``, ``null`` or ``nan`` stays text (it is not
+    pandas' "not available"), so an id ``NA`` is an id and ``NA`` in a numeric
+    column is "not a number".  Whole numbers are ``int``.  Data row ``k`` of a
+    frame (from 0) is Excel row ``k + 2``.  A header that appears twice on a
+    sheet is kept apart (the second as ``name.1``) and recorded in
+    ``frame.attrs["duplicate_columns"]`` for :func:`check_unique_headers`.
+
+    Raises :class:`InputError` (one line naming the file) for a missing file,
+    a directory, another suffix, an empty file, an encrypted or
+    password-protected workbook (an OLE2 container), and any file that is not
+    a readable .xlsx workbook.
+    """
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
@@ -84,17 +264,67 @@ def read_sheets(path) -> dict[str, pd.DataFrame]:
         raise InputError("is a directory, not an .xlsx file", path=path)
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         raise InputError(f"not an .xlsx workbook (suffix '{path.suffix}')", path=path)
+    _sniff_workbook(path)
     try:
-        sheets = pd.read_excel(path, sheet_name=None, header=0, dtype=object, engine="openpyxl")
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, IndexError) as exc:
-        raise InputError(f"cannot read as an .xlsx workbook ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path=path) from None
-    except Exception as exc:  # openpyxl raises its own types for corrupt files
-        raise InputError(f"cannot read as an .xlsx workbook ({type(exc).__name__})", path=path) from None
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types (KeyError, ValueError, its own) for damaged files
+        first = str(exc).splitlines()[0].strip() if str(exc).strip() else ""
+        raise InputError(
+            f"cannot read as an .xlsx workbook: damaged or not an Excel workbook ({type(exc).__name__}{': ' + first if first else ''})",
+            path=path,
+        ) from None
     out = {}
-    for name, df in sheets.items():
-        df.columns = [c if isinstance(c, str) else str(c) for c in df.columns]
-        out[str(name)] = df
+    try:
+        for ws in wb.worksheets:
+            try:
+                rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            except Exception as exc:  # noqa: BLE001 - a damaged sheet part
+                first = str(exc).splitlines()[0].strip() if str(exc).strip() else ""
+                raise InputError(f"cannot read the sheet: damaged ({type(exc).__name__}{': ' + first if first else ''})",
+                                 path=path, sheet=ws.title) from None
+
+            def used(r):
+                return max((k + 1 for k, v in enumerate(r) if v is not None and not (isinstance(v, str) and v == "")), default=0)
+
+            while rows and used(rows[-1]) == 0:  # trailing empty rows
+                rows.pop()
+            width = max((used(r) for r in rows), default=0)
+            header = (rows[0] if rows else []) + [None] * width
+            names, seen, dups = [], {}, {}
+            for k in range(width):
+                h = _cell_value(header[k])
+                name = f"Unnamed: {k}" if isinstance(h, float) and math.isnan(h) else str(h)
+                if name in seen:
+                    dups.setdefault(name, [get_column_letter(seen[name][0] + 1)]).append(get_column_letter(k + 1))
+                    seen[name].append(k)
+                    name = f"{name}.{len(seen[name]) - 1}"
+                    while name in seen:
+                        name += "_"
+                    seen[name] = [k]
+                else:
+                    seen[name] = [k]
+                names.append(name)
+            data = [[_cell_value(v) for v in (r + [None] * width)[:width]] for r in rows[1:]]
+            df = pd.DataFrame(data, columns=names, dtype=object) if width else pd.DataFrame()
+            df.attrs["duplicate_columns"] = dups
+            out[str(ws.title)] = df
+    finally:
+        with contextlib.suppress(Exception):
+            wb.close()
     return out
+
+
+def check_unique_headers(sheets: dict, names, path) -> None:
+    """A column name may appear only once in the header of each sheet in ``names`` (else :class:`InputError`)."""
+    for sheet in names:
+        df = sheets.get(sheet)
+        dups = {} if df is None else df.attrs.get("duplicate_columns") or {}
+        for name, letters in dups.items():
+            raise InputError(
+                f"column name appears {len(letters)} times in the header (columns {', '.join(letters)}); "
+                "each column name must be unique",
+                path=path, sheet=sheet, row=1, column=name,
+            )
 
 
 # ----------------------------------------------------------------------------------
@@ -107,12 +337,24 @@ def read_scenario(path):
 
     Raises :class:`InputError` with the file, sheet, Excel row and column of the
     first problem found.
+
+    Ids (columns ``user`` and ``server`` on every sheet): any non-empty cell is
+    a valid id, text or a whole number. Text is trimmed of surrounding spaces
+    and then compared exactly (case matters); ``NA``, ``None``, ``null``,
+    ``nan``, ``²`` or ``①`` are ordinary text ids. A cell holding a whole
+    number, or text spelling one in ASCII digits (optional sign, optional
+    ``.0``, no leading zeros), is that integer: ``1``, ``1.0`` and ``'1'`` are
+    the same id on every sheet, while ``'01'`` is the text id ``01``. Only a
+    truly empty cell (or one holding nothing but spaces) is an empty id, which
+    is an error. Likewise, only empty cells count as missing values: text
+    such as ``NA`` in a numeric column is reported as not a number.
     """
     from .scenario import Scenario
 
     path = Path(path)
     sheets = read_sheets(path)
     check_sheets_present(sheets, REQUIRED_SCENARIO_SHEETS, path)
+    check_unique_headers(sheets, REQUIRED_SCENARIO_SHEETS, path)
     return Scenario.from_frames(
         sheets["system"], sheets["users"], sheets["servers"], sheets["channels"], name=path.stem, path=path
     )
@@ -186,6 +428,7 @@ def read_solution(path, scenario) -> Solution:
     path = Path(path)
     sheets = read_sheets(path)
     check_sheets_present(sheets, ("users", "links"), path)
+    check_unique_headers(sheets, ("users", "links", "summary"), path)
     ukey = {id_key(u): i for i, u in enumerate(scenario.user_ids)}
     skey = {id_key(m): j for j, m in enumerate(scenario.server_ids)}
     n = scenario.n_users
@@ -233,6 +476,7 @@ def read_solution(path, scenario) -> Solution:
             )
         arr["b"][i], arr["p_server"][i], arr["f_server"][i] = lt["bandwidth_hz"][k], lt["p_server_w"][k], lt["f_server_flops"][k]
     method, status, wall = "file", "unknown", 0.0
+    summ = {}
     if "summary" in sheets and {"metric", "value"} <= set(sheets["summary"].columns):
         summ = {str(r["metric"]).strip(): r["value"] for _, r in sheets["summary"].iterrows() if not is_empty(r["metric"])}
         method = str(summ.get("method", method)) if not is_empty(summ.get("method")) else method
@@ -243,4 +487,6 @@ def read_solution(path, scenario) -> Solution:
         except (TypeError, ValueError):
             wall = 0.0
     history = sheets.get("history", pd.DataFrame())
-    return Solution.from_arrays(scenario, assignment, method=method, status=status, wall_s=wall, history=history, **arr)
+    stored = {k: v for k, v in summ.items() if not is_empty(v)}  # the summary as stored in the file, not recomputed
+    return Solution.from_arrays(scenario, assignment, method=method, status=status, wall_s=wall, history=history,
+                                info={"stored_summary": stored}, **arr)

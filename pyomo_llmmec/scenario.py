@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .schema import SYSTEM_PARAMETERS
+from .schema import CHANNEL_COLUMNS, SYSTEM_PARAMETERS
+
+_GAIN_MIN = next(f for f in CHANNEL_COLUMNS if f.name == "gain").supported[0]
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,7 @@ def generate_scenario(n_users: int = 10, n_servers: int = 2, seed: int = 0, name
     (e.g. ``noise_psd_dbm_per_hz=-174``, ``weight_time=0.1``).  The same
     arguments always give the same scenario.  The random draws are, in order:
     user positions, server positions, adapter sizes, token sizes, fading.
+    A gain below the supported minimum (docs/WORKBOOKS.md; a deep fade) is raised to it.
     """
     if int(n_users) != n_users or n_users < 1 or int(n_servers) != n_servers or n_servers < 1:
         raise InputError(f"need positive whole numbers of users and servers, got {n_users} and {n_servers}")
@@ -286,6 +289,9 @@ def generate_scenario(n_users: int = 10, n_servers: int = 2, seed: int = 0, name
     dist_km = np.maximum(dist, g.min_distance_m) / 1000.0
     pl_db = g.path_loss_db_at_1km + g.path_loss_slope_db * np.log10(dist_km)
     gain = 10.0 ** (-pl_db / 10.0) * fading
+    # [decision] a draw below the supported minimum gain (a deep fade: about 1e-8 per pair at the defaults) is
+    # raised to it, so the generator never produces a scenario validation rejects; such a pair is unusable either way
+    gain = np.maximum(gain, _GAIN_MIN)
 
     ones_n, ones_m = np.ones(n_users), np.ones(n_servers)
     sc = Scenario(

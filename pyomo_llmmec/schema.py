@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Field:
-    """One column (or, on the ``system`` sheet, one parameter row)."""
+    """One column (or, on the ``system`` sheet, one parameter row).
+
+    Two kinds of limits:
+
+    * ``lower``/``upper``: what the quantity means (a budget is > 0, a share is in [0, 1]);
+    * ``supported``: the closed range the numerics carry (RANGE_RULE below); outside it the
+      value is rejected (exit 2).  ``zero_ok``: an exact 0 is accepted as well (κ = 0: no
+      compute energy; a weight of 0: that term is left out of the cost).
+    * ``plausible``: values inside ``supported`` but outside this range are accepted with a
+      :class:`~pyomo_llmmec.validation.PlausibilityWarning` (probably a unit slip).
+    """
 
     name: str
     unit: str
@@ -23,6 +33,9 @@ class Field:
     upper: float | None = None
     required: bool = True
     symbol: str = ""
+    supported: tuple[float, float] | None = None  # closed range the numerics carry
+    zero_ok: bool = False  # 0 accepted too, although below supported[0]
+    plausible: tuple[float, float] | None = None  # outside (but supported): a warning
 
     def bound_text(self) -> str:
         parts = []
@@ -32,47 +45,107 @@ class Field:
             parts.append(f"<= {self.upper:g}")
         return " and ".join(parts)
 
+    def range_text(self) -> str:
+        """The supported range as text, e.g. ``1e-20 to 1000`` or ``0, or 1e-45 to 1e-15``."""
+        if self.supported is None:
+            return ""
+        lo, hi = self.supported
+        return f"{'0, or ' if self.zero_ok else ''}{lo:g} to {hi:g}"
+
+    def plausible_text(self) -> str:
+        if self.plausible is None:
+            return ""
+        lo, hi = self.plausible
+        return f"{lo:g} to {hi:g}"
+
+    def in_range(self, x: float) -> bool:
+        """Whether ``x`` lies in the supported range (always True without one)."""
+        if self.supported is None or (self.zero_ok and x == 0):
+            return True
+        return self.supported[0] <= x <= self.supported[1]
+
+    def is_plausible(self, x: float) -> bool:
+        if self.plausible is None or (self.zero_ok and x == 0):
+            return True
+        return self.plausible[0] <= x <= self.plausible[1]
+
+
+RANGE_RULE = (
+    "Supported ranges. Every numeric field has a closed range its numerics carry (column `supported "
+    "range`); a value outside it is rejected like any other bad input (exit 2, naming the cell and the "
+    "range). The ranges are generous for real physics and chosen so that the quantities the models "
+    "compute from one field at either end — rates and SNRs, `γ = g/(σ²·hz)`, `κ·F²·work`, "
+    "`work = e·t·d`, delays and energies — stay finite in float64 and far from underflow, with every "
+    "other field at the paper's values (each end is solved by `tests/test_numeric_range.py`). Several "
+    "fields at extreme ends at once can still put a link's SNR below float64 resolution (about 1e-16, "
+    "e.g. a gain of 1e-20 with noise at -50 dBm/Hz); a method then either solves or stops with a "
+    "one-line `solve failed` message (exit 1). A value inside the supported range but outside the "
+    "`plausible` one is accepted with a warning (`PlausibilityWarning`, one line per column): it is "
+    "most likely a unit slip (W for mW, Hz for MHz, dB for a linear gain). A pair whose gain is so "
+    "small that no point using it can reach the incumbent's SCR (for example every gain of a server "
+    "at the bottom of the range: a server nobody can usefully reach) is valid: the association step "
+    "leaves that pair out (`usable_pairs` in pyomo_llmmec/model/association.py)."
+)
+
 
 # --------------------------------------------------------------------------
 # Scenario workbook
 # --------------------------------------------------------------------------
 
 SYSTEM_PARAMETERS: tuple[Field, ...] = (
-    Field("noise_psd_dbm_per_hz", "dBm/Hz", "noise power spectral density sigma^2 (paper: -134)", symbol="σ²"),
-    Field("bits_per_param", "bit", "bits per adapter parameter omega_b (float32: 32)", lower=0, lower_open=True, symbol="ω_b"),
-    Field("weight_time", "1/s", "cost weight of the total delay omega_t", lower=0, symbol="ω_t"),
-    Field("weight_energy", "1/J", "cost weight of the total energy omega_e", lower=0, symbol="ω_e"),
-    Field("score_scale", "-", "service-score scale varpi_1 in (1)", lower=0, lower_open=True, symbol="ϖ1"),
-    Field("score_norm", "-", "service-score normaliser varpi_2 in (1)", lower=0, lower_open=True, symbol="ϖ2"),
+    Field("noise_psd_dbm_per_hz", "dBm/Hz", "noise power spectral density sigma^2 (paper: -134; thermal noise at 290 K: -174)", symbol="σ²",
+          supported=(-250.0, -50.0), plausible=(-200.0, -90.0)),
+    Field("bits_per_param", "bit", "bits per adapter parameter omega_b (float32: 32)", lower=0, lower_open=True, symbol="ω_b",
+          supported=(1e-2, 1e3), plausible=(0.1, 64.0)),
+    Field("weight_time", "1/s", "cost weight of the total delay omega_t", lower=0, symbol="ω_t",
+          supported=(1e-9, 1e9), zero_ok=True),
+    Field("weight_energy", "1/J", "cost weight of the total energy omega_e", lower=0, symbol="ω_e",
+          supported=(1e-9, 1e9), zero_ok=True),
+    Field("score_scale", "-", "service-score scale varpi_1 in (1)", lower=0, lower_open=True, symbol="ϖ1",
+          supported=(1e-6, 1e12)),
+    Field("score_norm", "-", "service-score normaliser varpi_2 in (1)", lower=0, lower_open=True, symbol="ϖ2",
+          supported=(1e-6, 1e6)),
 )
 
 USER_COLUMNS: tuple[Field, ...] = (
     Field("user", "-", "user id (integer or text, unique)", kind="id", symbol="n"),
-    Field("adapter_params", "parameters", "adapter size d_n", lower=0, lower_open=True, symbol="d_n"),
-    Field("flops_per_param", "FLOP/parameter", "FLOPs per parameter over all the user's tokens t_n", lower=0, lower_open=True, symbol="t_n"),
-    Field("epochs", "-", "local training epochs e_n", lower=0, lower_open=True, symbol="e_n"),
-    Field("kappa", "-", "effective switched capacitance kappa_n", lower=0, symbol="κ_n"),
-    Field("p_max_w", "W", "maximum transmit power p_max_n", lower=0, lower_open=True, symbol="p_max_n"),
-    Field("f_max_flops", "FLOP/s", "maximum (aggregate effective) compute speed F_max_n", lower=0, lower_open=True, symbol="F_max_n"),
-    Field("x_m", "m", "position, x coordinate (optional)", required=False),
-    Field("y_m", "m", "position, y coordinate (optional)", required=False),
+    Field("adapter_params", "parameters", "adapter size d_n", lower=0, lower_open=True, symbol="d_n",
+          supported=(1.0, 1e13), plausible=(1e3, 1e12)),
+    Field("flops_per_param", "FLOP/parameter", "FLOPs per parameter over all the user's tokens t_n", lower=0, lower_open=True, symbol="t_n",
+          supported=(1e-3, 1e12), plausible=(1.0, 1e11)),
+    Field("epochs", "-", "local training epochs e_n", lower=0, lower_open=True, symbol="e_n",
+          supported=(1e-3, 1e6), plausible=(0.01, 1e4)),
+    Field("kappa", "J·s²/FLOP³", "effective switched capacitance kappa_n (energy per FLOP: kappa_n F_n²)", lower=0, symbol="κ_n",
+          supported=(1e-45, 1e-15), zero_ok=True, plausible=(1e-44, 1e-24)),
+    Field("p_max_w", "W", "maximum transmit power p_max_n", lower=0, lower_open=True, symbol="p_max_n",
+          supported=(1e-6, 1e6), plausible=(1e-4, 1e2)),
+    Field("f_max_flops", "FLOP/s", "maximum (aggregate effective) compute speed F_max_n", lower=0, lower_open=True, symbol="F_max_n",
+          supported=(1e3, 1e21), plausible=(1e6, 1e18)),
+    Field("x_m", "m", "position, x coordinate (optional; not used by the models)", required=False, supported=(-1e9, 1e9)),
+    Field("y_m", "m", "position, y coordinate (optional; not used by the models)", required=False, supported=(-1e9, 1e9)),
 )
 
 SERVER_COLUMNS: tuple[Field, ...] = (
     Field("server", "-", "server id (integer or text, unique)", kind="id", symbol="m"),
-    Field("bandwidth_hz", "Hz", "bandwidth budget b_max_m", lower=0, lower_open=True, symbol="b_max_m"),
-    Field("p_max_w", "W", "transmit-power budget p_max_m", lower=0, lower_open=True, symbol="p_max_m"),
-    Field("f_max_flops", "FLOP/s", "compute budget F_max_m", lower=0, lower_open=True, symbol="F_max_m"),
-    Field("kappa", "-", "effective switched capacitance kappa_m", lower=0, symbol="κ_m"),
-    Field("epochs", "-", "server training epochs e_m", lower=0, lower_open=True, symbol="e_m"),
-    Field("x_m", "m", "position, x coordinate (optional)", required=False),
-    Field("y_m", "m", "position, y coordinate (optional)", required=False),
+    Field("bandwidth_hz", "Hz", "bandwidth budget b_max_m", lower=0, lower_open=True, symbol="b_max_m",
+          supported=(1.0, 1e12), plausible=(1e3, 1e11)),
+    Field("p_max_w", "W", "transmit-power budget p_max_m", lower=0, lower_open=True, symbol="p_max_m",
+          supported=(1e-6, 1e6), plausible=(1e-3, 1e4)),
+    Field("f_max_flops", "FLOP/s", "compute budget F_max_m", lower=0, lower_open=True, symbol="F_max_m",
+          supported=(1e3, 1e21), plausible=(1e6, 1e19)),
+    Field("kappa", "J·s²/FLOP³", "effective switched capacitance kappa_m", lower=0, symbol="κ_m",
+          supported=(1e-45, 1e-15), zero_ok=True, plausible=(1e-44, 1e-24)),
+    Field("epochs", "-", "server training epochs e_m", lower=0, lower_open=True, symbol="e_m",
+          supported=(1e-3, 1e6), plausible=(0.01, 1e4)),
+    Field("x_m", "m", "position, x coordinate (optional; not used by the models)", required=False, supported=(-1e9, 1e9)),
+    Field("y_m", "m", "position, y coordinate (optional; not used by the models)", required=False, supported=(-1e9, 1e9)),
 )
 
 CHANNEL_COLUMNS: tuple[Field, ...] = (
     Field("user", "-", "user id (must appear on sheet 'users')", kind="id"),
     Field("server", "-", "server id (must appear on sheet 'servers')", kind="id"),
-    Field("gain", "-", "linear channel gain g_nm (one row per user-server pair)", lower=0, lower_open=True, symbol="g_nm"),
+    Field("gain", "-", "linear channel gain g_nm (one row per user-server pair; not dB)", lower=0, lower_open=True, symbol="g_nm",
+          supported=(1e-20, 1e3), plausible=(1e-20, 1.0)),
 )
 
 SCENARIO_SHEETS: dict[str, tuple[Field, ...]] = {
@@ -117,14 +190,32 @@ SOLUTION_SHEETS: dict[str, tuple[Field, ...]] = {
 }
 
 
+ID_RULE = (
+    "Ids (columns `user` and `server` on every sheet): any non-empty cell is a valid id, text or a whole "
+    "number. Text is trimmed of surrounding spaces and then compared exactly (case matters); `NA`, `None`, "
+    "`null`, `nan`, `²` or `①` are ordinary text ids. A cell holding a whole number, or text spelling one in "
+    "ASCII digits (optional sign, optional `.0`, no leading zeros), is that integer: `1`, `1.0` and `'1'` are "
+    "the same id on every sheet, while `'01'` is the text id `01`. Only a truly empty cell (or one holding "
+    "nothing but spaces) is an empty id, which is an error. Likewise, only empty cells count as missing "
+    "values: text such as `NA` in a numeric column is reported as not a number."
+)
+
+
 def markdown_tables() -> str:
     """The schema as Markdown (the body of docs/WORKBOOKS.md)."""
 
-    def table(fields, first="column"):
-        rows = [f"| {first} | unit | required | bounds | description |", "|---|---|---|---|---|"]
+    def table(fields, first="column", ranges=True):
+        if not ranges:
+            rows = [f"| {first} | unit | required | bounds | description |", "|---|---|---|---|---|"]
+            for f in fields:
+                rows.append(f"| `{f.name}` | {f.unit} | {'yes' if f.required else 'no'} | {f.bound_text()} | {f.description} |")
+            return "\n".join(rows)
+        rows = [f"| {first} | unit | required | bounds | supported range | plausible (else a warning) | description |",
+                "|---|---|---|---|---|---|---|"]
         for f in fields:
             rows.append(
-                f"| `{f.name}` | {f.unit} | {'yes' if f.required else 'no'} | {f.bound_text()} | {f.description} |"
+                f"| `{f.name}` | {f.unit} | {'yes' if f.required else 'no'} | {f.bound_text()} | {f.range_text()} "
+                f"| {f.plausible_text()} | {f.description} |"
             )
         return "\n".join(rows)
 
@@ -134,7 +225,12 @@ def markdown_tables() -> str:
         "Generated from `pyomo_llmmec/schema.py` by `make docs`; do not edit by hand.",
         "All quantities are SI units. Sheet and column names are lower-case and exact; extra sheets",
         "and columns are allowed and ignored. Fully empty rows are ignored. Error messages give the",
-        "Excel row number (the header is row 1).",
+        "Excel row number (the header is row 1). A column name may appear only once in the header of",
+        "a sheet that is read.",
+        "",
+        ID_RULE,
+        "",
+        RANGE_RULE,
         "",
         "## Scenario workbook",
         "",
@@ -151,13 +247,13 @@ def markdown_tables() -> str:
         "",
         "### Sheet `summary` (columns `metric`, `value`; at least these rows)",
         "",
-        table(SUMMARY_METRICS, "metric"),
+        table(SUMMARY_METRICS, "metric", ranges=False),
         "",
         "Further rows written by the package: `feasible`, `max_violation`, `bound` and `gap` "
         "(when a method proves a bound), `iterations`, `termination`, `n_users`, `n_servers`.",
     ]
     for sheet, fields in SOLUTION_SHEETS.items():
-        out += ["", f"### Sheet `{sheet}`", "", table(fields)]
+        out += ["", f"### Sheet `{sheet}`", "", table(fields, ranges=False)]
     out += [
         "",
         "Sheet `links` also carries derived columns written by the package: `rate_up_bps`, `rate_down_bps`, "

@@ -4,12 +4,20 @@ Each rule raises :class:`~pyomo_llmmec.errors.InputError` naming the file,
 sheet, Excel row (header = row 1) and column it rejects.  The rules work on the
 raw sheets of a workbook (``build_scenario_from_frames``) and on a Scenario
 built in code (``check_scenario_arrays``).
+
+Numbers are checked against the schema twice (``pyomo_llmmec.schema.Field``):
+what the quantity means (``check_bounds``: a budget is > 0) and the range the
+numerics carry (``check_supported_range``); both reject.  Values in the
+supported range but physically implausible are accepted with one
+:class:`PlausibilityWarning` per column (``check_plausible``).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,6 +26,10 @@ from .errors import InputError
 from .schema import CHANNEL_COLUMNS, SCENARIO_SHEETS, SERVER_COLUMNS, SYSTEM_PARAMETERS, USER_COLUMNS, Field
 
 REQUIRED_SCENARIO_SHEETS = ("system", "users", "servers", "channels")
+
+
+class PlausibilityWarning(UserWarning):
+    """A value inside the supported range but far outside physical plausibility (likely a unit slip)."""
 
 
 def excel_row(index) -> int:
@@ -58,8 +70,21 @@ def parse_number(v, *, path, sheet, row, column) -> float:
     return x
 
 
+# Text that spells a whole number in ASCII digits ('1', ' -2 ', '3.0'; not '01', '²' or '①'): the same id as the number.
+_INTEGER_TEXT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
+
+
+def _integer_text(s: str):
+    """The int that text ``s`` (already trimmed) spells, or None if it is not such text."""
+    return int(s.split(".")[0]) if _INTEGER_TEXT.fullmatch(s) else None
+
+
 def parse_id(v, *, path, sheet, row, column):
-    """An id from a cell: ``int`` for whole numbers, else stripped ``str``."""
+    """An id from a cell: ``int`` for whole numbers (and text spelling one in ASCII digits), else trimmed ``str``.
+
+    Any non-empty text is a valid id (``NA``, ``None``, ``²`` included); only an
+    empty cell (or one of spaces only) is "empty".
+    """
     if is_empty(v):
         raise InputError("id is empty", path=path, sheet=sheet, row=row, column=column)
     if isinstance(v, bool) or isinstance(v, np.bool_):
@@ -72,21 +97,58 @@ def parse_id(v, *, path, sheet, row, column):
             raise InputError(f"id {v!r} is not valid", path=path, sheet=sheet, row=row, column=column)
         return int(x) if x.is_integer() else str(v)
     s = str(v).strip()
-    return int(s) if s.lstrip("-").isdigit() else s
+    k = _integer_text(s)
+    return s if k is None else k
 
 
 def id_key(v) -> str:
-    """The key used to match ids across sheets and workbooks (3, 3.0 and '3' match)."""
+    """The key used to match ids across sheets and workbooks (3, 3.0, '3' and '3.0' match; '03' is text)."""
     if isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer():
         return str(int(v))
-    return str(v).strip()
+    s = str(v).strip()
+    k = _integer_text(s)
+    return s if k is None else str(k)
+
+
+def _unit(f: Field) -> str:
+    return "" if f.unit in ("-", "") else f" {f.unit}"
 
 
 def check_bounds(x: float, f: Field, *, path, sheet, row, column):
+    """What the quantity means (``Field.lower``/``upper``), then the supported range."""
+    supported = f" (supported range: {f.range_text()}{_unit(f)})" if f.supported else ""
     if f.lower is not None and (x <= f.lower if f.lower_open else x < f.lower):
-        raise InputError(f"value {x:g} must be {f.bound_text()}", path=path, sheet=sheet, row=row, column=column)
+        raise InputError(f"value {x:g} must be {f.bound_text()}{supported}", path=path, sheet=sheet, row=row, column=column)
     if f.upper is not None and x > f.upper:
-        raise InputError(f"value {x:g} must be {f.bound_text()}", path=path, sheet=sheet, row=row, column=column)
+        raise InputError(f"value {x:g} must be {f.bound_text()}{supported}", path=path, sheet=sheet, row=row, column=column)
+    check_supported_range(x, f, path=path, sheet=sheet, row=row, column=column)
+
+
+def check_supported_range(x: float, f: Field, *, path, sheet, row, column):
+    """The closed range the numerics carry (``Field.supported``; docs/WORKBOOKS.md)."""
+    if not f.in_range(x):
+        raise InputError(f"{f.name} = {x:g} is outside the supported range {f.range_text()}{_unit(f)}",
+                         path=path, sheet=sheet, row=row, column=column)
+
+
+def check_plausible(values, rows, f: Field, *, path, sheet, column):
+    """One :class:`PlausibilityWarning` for the values of a column outside ``Field.plausible``."""
+    if f.plausible is None:
+        return
+    bad = [(x, r) for x, r in zip(values, rows) if not f.is_plausible(float(x))]
+    if not bad:
+        return
+    x, row = bad[0]
+    if len(bad) == 1:
+        what, loc_row = f"{f.name} = {x:g} is", row
+    else:
+        first = f"first {x:g}" + (f" on row {row}" if row is not None else "")
+        what, loc_row = f"{len(bad)} values of {f.name} ({first}) are", None
+    msg = (f"{what} outside the physically plausible range {f.plausible_text()}{_unit(f)}; "
+           f"accepted (supported range {f.range_text()}{_unit(f)}), but check the unit")
+    text = str(InputError(msg, path=path, sheet=sheet, row=loc_row, column=column))
+    warnings.warn_explicit(text, PlausibilityWarning, filename=str(path) if path else "<scenario>",
+                           lineno=int(row) if row is not None else 0, module=__name__)
 
 
 # ---------------------------------------------------------------------------------
@@ -154,7 +216,8 @@ def check_unique_ids(ids, rows, sheet, column, path):
         seen[k] = row
 
 
-def parse_system(df: pd.DataFrame, path) -> dict:
+def parse_system(df: pd.DataFrame, path, rows_out: dict | None = None) -> dict:
+    """The system parameters {name: value}; ``rows_out`` (if given) receives {name: Excel row}."""
     sheet = "system"
     check_columns_present(df, sheet, ["parameter", "value"], path)
     values, rows = {}, {}
@@ -177,6 +240,8 @@ def parse_system(df: pd.DataFrame, path) -> dict:
         out[f.name] = x
     if out["weight_time"] == 0 and out["weight_energy"] == 0:
         raise InputError("weight_time and weight_energy are both 0: the cost in (2) would be zero", path=path, sheet=sheet, column="value")
+    if rows_out is not None:
+        rows_out.update(rows)
     return out
 
 
@@ -219,7 +284,8 @@ def build_scenario_from_frames(system, users, servers, channels, *, name="scenar
     """Run every rule on the four raw sheets and build the Scenario."""
     from .scenario import Scenario, SystemParams
 
-    sys_vals = parse_system(drop_empty_rows(system), path)
+    sys_rows: dict = {}
+    sys_vals = parse_system(drop_empty_rows(system), path, sys_rows)
     frames = {"users": users, "servers": servers, "channels": channels}
     tabs, rows = {}, {}
     for sheet, fields in SCENARIO_SHEETS.items():
@@ -234,6 +300,13 @@ def build_scenario_from_frames(system, users, servers, channels, *, name="scenar
     user_keys = {id_key(v): i for i, v in enumerate(u["user"])}
     server_keys = {id_key(v): j for j, v in enumerate(s["server"])}
     gain = check_channels(tabs["channels"], rows["channels"], user_keys, server_keys, path)
+    # every rule passed: now the warnings (each column once)
+    for f in SYSTEM_PARAMETERS:
+        check_plausible([sys_vals[f.name]], [sys_rows[f.name]], f, path=path, sheet="system", column="value")
+    for sheet, fields in SCENARIO_SHEETS.items():
+        for f in fields:
+            if f.kind != "id" and f.name in tabs[sheet]:
+                check_plausible(tabs[sheet][f.name], rows[sheet], f, path=path, sheet=sheet, column=f.name)
     return Scenario(
         user_ids=tuple(u["user"]),
         server_ids=tuple(s["server"]),
@@ -265,7 +338,9 @@ _SERVER_ARRAYS = dict(zip([f.name for f in SERVER_COLUMNS[1:6]], ["bandwidth_hz"
 
 
 def check_scenario_arrays(sc) -> None:
-    """The schema's bounds and finiteness on a Scenario's arrays; unique ids."""
+    """The schema's bounds, supported ranges and finiteness on a Scenario's arrays; unique ids;
+    then one :class:`PlausibilityWarning` per implausible column."""
+    plaus = []
     for sheet, fields, mapping, ids, idcol in (
         ("users", USER_COLUMNS, _USER_ARRAYS, sc.user_ids, "user"),
         ("servers", SERVER_COLUMNS, _SERVER_ARRAYS, sc.server_ids, "server"),
@@ -282,14 +357,33 @@ def check_scenario_arrays(sc) -> None:
                 if not math.isfinite(x):
                     raise InputError(f"value {x} of {idcol} {ids[i]!r} is not finite", sheet=sheet, column=f.name)
                 check_bounds(float(x), f, path=None, sheet=sheet, row=None, column=f"{f.name}' of {idcol} '{ids[i]}")
+            plaus.append((a, f, sheet))
+        xy = sc.user_xy if sheet == "users" else sc.server_xy
+        if xy is not None:
+            for k, f in enumerate(fd for fd in fields if fd.name in ("x_m", "y_m")):
+                for i, x in enumerate(xy[:, k]):
+                    if not math.isfinite(x):
+                        raise InputError(f"value {x} of {idcol} {ids[i]!r} is not finite", sheet=sheet, column=f.name)
+                    check_bounds(float(x), f, path=None, sheet=sheet, row=None, column=f"{f.name}' of {idcol} '{ids[i]}")
     g = sc.gain
+    fg = CHANNEL_COLUMNS[2]
     if not np.all(np.isfinite(g)) or np.any(g <= 0):
         i, j = map(int, np.argwhere(~(np.isfinite(g) & (g > 0)))[0])
-        raise InputError(f"gain {g[i, j]!r} of user {sc.user_ids[i]!r}, server {sc.server_ids[j]!r} must be a finite number > 0", sheet="channels", column="gain")
+        raise InputError(f"gain {g[i, j]!r} of user {sc.user_ids[i]!r}, server {sc.server_ids[j]!r} must be a finite number > 0 "
+                         f"(supported range: {fg.range_text()})", sheet="channels", column="gain")
+    lo, hi = fg.supported
+    if np.any((g < lo) | (g > hi)):
+        i, j = map(int, np.argwhere((g < lo) | (g > hi))[0])
+        raise InputError(f"gain = {g[i, j]:g} of user {sc.user_ids[i]!r}, server {sc.server_ids[j]!r} is outside the supported "
+                         f"range {fg.range_text()}", sheet="channels", column="gain")
+    plaus.append((g.ravel(), fg, "channels"))
     for f in SYSTEM_PARAMETERS:
         x = getattr(sc.system, f.name)
         if not math.isfinite(x):
             raise InputError(f"{f.name} = {x} is not finite", sheet="system", column="value")
         check_bounds(float(x), f, path=None, sheet="system", row=None, column=f.name)
+        plaus.append(([x], f, "system"))
     if sc.system.weight_time == 0 and sc.system.weight_energy == 0:
         raise InputError("weight_time and weight_energy are both 0: the cost in (2) would be zero", sheet="system")
+    for values, f, sheet in plaus:
+        check_plausible(values, [None] * len(values), f, path=None, sheet=sheet, column=f.name)

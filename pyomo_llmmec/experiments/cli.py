@@ -63,17 +63,26 @@ def add_experiment_command(subparsers) -> None:
 
 
 def cmd_experiment(args) -> int:
+    from ..io import check_output_dir, remove_empty_dirs
     from .pipeline import default_out_dir, run_experiment
+    from .runner import task_dir
 
     exp = get_experiment(args.name)
     grid = parse_grid(exp.grid_kind, args.grid) if args.grid is not None else None
     options = {"assoc": args.assoc} if args.assoc else {}
     out = args.output or str(default_out_dir(args.name))
-    res = run_experiment(
-        args.name, seeds=args.seeds, out_dir=out, workers=args.workers or 2, scheduler=args.scheduler,
-        users=args.users, servers=args.servers, grid=grid, methods=args.methods, options=options,
-        progress=not args.quiet, plots=not args.no_plots,
-    )
+    _, created = check_output_dir(out)  # before any work: exit 2, one line
+    tasks = task_dir(out)
+    created = ([] if tasks.exists() else [tasks]) + created  # deepest first
+    try:
+        res = run_experiment(
+            args.name, seeds=args.seeds, out_dir=out, workers=args.workers or 2, scheduler=args.scheduler,
+            users=args.users, servers=args.servers, grid=grid, methods=args.methods, options=options,
+            progress=not args.quiet, plots=not args.no_plots,
+        )
+    except BaseException:
+        remove_empty_dirs(created)  # e.g. an unreachable --scheduler: no empty directory left behind by this run
+        raise
     s = res.stats
     print(f"{exp.name} ({exp.figure}): {s.total} tasks: {s.cached} already done, {s.computed} computed now, "
           f"{len(s.not_run)} not run; {s.wall_s:.1f} s; {s.where}")

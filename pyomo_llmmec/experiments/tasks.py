@@ -284,7 +284,7 @@ def configure(name: str, *, seeds: int = 20, users: int | None = None, servers: 
         raise InputError("no methods given")
     for meth in methods:
         if meth not in METHODS:
-            raise InputError(f"unknown method {meth!r}; choose from {', '.join(PAPER_METHODS)}")
+            raise InputError(f"unknown method {meth!r}; choose from {', '.join(sorted(METHODS))}")
     if len(set(methods)) != len(methods):
         raise InputError(f"repeated method in {','.join(methods)}")
     if e.record == "convergence" and methods != ("dashf",):

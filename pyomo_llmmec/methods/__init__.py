@@ -119,7 +119,28 @@ def _mindtpy(sc, o: SolveOptions) -> Solution:
     return solve_mindtpy(sc, o, print if o.verbose else (lambda *a, **k: None))
 
 
-METHOD_NAMES = ("dashf", "rucaa", "gucaa", "aauco", "gucro", "global", "mindtpy", "initial")
+@register("lns")
+def _lns(sc, o: SolveOptions) -> Solution:
+    """Large-neighbourhood search over associations with per-server resource solves (see pyomo_llmmec.methods.lns)."""
+    from .lns import LNS
+
+    names = [s.strip() for s in o.lns_starts.split(",") if s.strip()]
+    bad = [s for s in names if s not in METHODS or s in ("lns", "global", "mindtpy")]
+    if bad or not names:
+        raise SolveFailed(f"option lns_starts={o.lns_starts!r}: choose from dashf, aauco, gucaa, rucaa, gucro, initial", status="bad_option")
+    search = LNS(sc, o, print if o.verbose else None)
+    starts = []
+    for name in names:
+        remaining = search.deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        s = METHODS[name](sc, o.replace(time_limit=remaining, verbose=False))
+        starts.append((name, s))
+        search.hist.add(iteration=0, step=f"start method: {name}", status=s.status, seconds=time.perf_counter() - search.t0)
+    return search.run(starts)
+
+
+METHOD_NAMES = ("dashf", "lns", "rucaa", "gucaa", "aauco", "gucro", "global", "mindtpy", "initial")
 
 
 def solve(scenario, method: str = "dashf", **options) -> Solution:

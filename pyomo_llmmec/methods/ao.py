@@ -30,6 +30,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .. import interrupts
 from ..errors import SolveFailed
 from ..solution import Solution, evaluate
 from ..units import units_for
@@ -106,10 +107,12 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
             R1 = p1_resources(sc, inc)
             data = p1_data(sc, units, y, inc.p, inc.f_user, *R1)
             prop = assoc_block.propose(data, inc.assignment)
+            interrupts.check()  # after every solver call: an interrupt swallowed inside a solver is still honoured
             changed = not np.array_equal(prop.assignment, inc.assignment)
             if changed and not assoc_block.exact:
                 # a rounded proposal is tried only if P1 itself prefers it to the current association
                 _, _, stay_obj = phi_step.solve_data(data, inc.assignment)
+                interrupts.check()
                 if prop.objective >= stay_obj - 1e-9 * max(1.0, abs(stay_obj)):
                     changed = False
                     prop.status = f"{prop.status}; rounded association not better than the current one in P1 ({prop.objective:.6g} >= {stay_obj:.6g})"
@@ -122,6 +125,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
                 trial = res_block.for_association(inc, prop.assignment, R1)
                 if optimize_phi:
                     trial, _ = phi_step.run(trial, y, units)
+                    interrupts.check()
                 with timer("evaluation"):
                     trial_ev = evaluate(sc, trial, attach=False)
                 hist.add(**row, branch="trial", scr=inc_ev.scr, candidate_scr=trial_ev.scr, accepted=trial_ev.feasible)
@@ -130,6 +134,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
                         hist.add(iteration=it, branch="trial", scr=inc_ev.scr, **r)
 
                     trial2, trial2_ev = res_block.improve(trial, trial_ev, y, rec_trial, deadline, max_iter=options.trial_part2_iter)
+                    interrupts.check()
                     ok = trial2_ev.feasible and trial2_ev.scr >= inc_ev.scr
                     if ok:
                         inc, inc_ev, moved = trial2, trial2_ev, True
@@ -140,6 +145,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
                 if optimize_phi:
                     t0 = time.perf_counter()
                     cand, obj = phi_step.run(inc, y, units)
+                    interrupts.check()
                     with timer("evaluation"):
                         cand_ev = evaluate(sc, cand, attach=False)
                     inc, inc_ev, ok = take(cand, cand_ev, inc, inc_ev)
@@ -159,6 +165,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
                     max_drop = max(max_drop, r["drop"])
 
             inc, inc_ev = res_block.improve(inc, inc_ev, y, rec, deadline)
+            interrupts.check()
 
         hist.add(iteration=it, step="outer", scr=inc_ev.scr, candidate_scr=inc_ev.scr, accepted=True, status="ok",
                  seconds=time.perf_counter() - t_it)

@@ -27,7 +27,7 @@ from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
 from ..points import equal_split
 from ..solution import Solution, evaluate
-from .. import solvers
+from .. import interrupts, solvers
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,21 @@ def _tc_name(tc) -> str:
     return getattr(tc, "name", str(tc)).split(".")[-1]
 
 
+def _checked_p1(scenario, data: P1Data) -> dict:
+    """Refuse P1 data a solver cannot take (a NaN coefficient on a usable pair, or a user without a
+    usable server: SolveFailed, one line); return what the proposal records about it: the pairs
+    left out of P1 and the coefficients capped (model/association.py: usable_pairs, P1_CAP)."""
+    bad = data.first_nonfinite()
+    if bad is not None:
+        raise SolveFailed(f"P1's coefficients of user {scenario.user_ids[bad]!r} are not finite numbers", status="numerics")
+    if not np.any(data.usable, axis=1).all():
+        n = int(np.flatnonzero(~np.any(data.usable, axis=1))[0])
+        raise SolveFailed(f"P1 has no usable server for user {scenario.user_ids[n]!r}", status="numerics")
+    if data.n_excluded or data.n_capped:
+        log.debug("P1: %d pair(s) left out, %d coefficient(s) capped", data.n_excluded, data.n_capped)
+    return {"excluded_pairs": data.n_excluded, "capped_coefficients": data.n_capped}
+
+
 class PhiStep:
     """P1 (6) with x fixed: a linear program in (φ, T), solved exactly by HiGHS."""
 
@@ -156,6 +171,10 @@ class PhiStep:
 
     def solve_data(self, data: P1Data, assignment):
         """(φ, T, objective) of P1 at ``data`` with x fixed to ``assignment``."""
+        bad = data.first_nonfinite(assignment)
+        if bad is not None:
+            raise SolveFailed(f"P1's coefficients of user {self.sc.user_ids[bad]!r} on server "
+                              f"{self.sc.server_ids[int(np.asarray(assignment)[bad])]!r} are not finite numbers", status="numerics")
         m = self.model
         with self.timer("model update"):
             set_phi_lp_data(m, data, assignment)
@@ -210,6 +229,7 @@ class MILPAssociation:
 
     def propose(self, data: P1Data, inc_assignment) -> Proposal:
         m = self.model
+        extra = _checked_p1(self.sc, data)
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
@@ -221,7 +241,7 @@ class MILPAssociation:
         res.solution_loader.load_vars()
         a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
         bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
-        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0)
+        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0, extra=extra)
 
 
 class GurobiAssociation:
@@ -255,6 +275,7 @@ class GurobiAssociation:
         import gurobipy
 
         m = self.model
+        extra = _checked_p1(self.sc, data)
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
@@ -271,7 +292,7 @@ class GurobiAssociation:
         res.solution_loader.load_vars()
         a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
         bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
-        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0)
+        return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0, extra=extra)
 
 
 class SDRAssociation:
@@ -282,7 +303,9 @@ class SDRAssociation:
     on users × server slots, weight x̃_nm for every slot of server m.
     [decision] Server m gets k_m + 1 slots (capped at N): the users P1's fixed
     resources were sized for (see :func:`p1_resources`).  The rectangular
-    problem is equivalent to the paper's zero-padded square one.  If the
+    problem is equivalent to the paper's zero-padded square one.  Pairs P1 leaves
+    out (``P1Data.usable``) weigh −(N+1) in the matching, so it uses one only if
+    no matching avoids them (the incumbent's association always does).  If the
     matched users' fixed resources exceed a budget (possible only when several
     newcomers replace users that held less than a newcomer's share), the
     server's resources are scaled down proportionally before part 2
@@ -305,6 +328,7 @@ class SDRAssociation:
         from scipy.optimize import linear_sum_assignment
 
         N, M = self.sc.n_users, self.sc.n_servers
+        checked = _checked_p1(self.sc, data)
         t0 = time.perf_counter()
         with self.timer("SDP (SDR of P1)"):
             res = self.sdp.solve(data, self.solver_names)
@@ -313,6 +337,7 @@ class SDRAssociation:
         x = np.clip(np.nan_to_num(res.x_frac, nan=0.0), 0.0, 1.0)
         rows = x.sum(axis=1)
         x = np.where(rows[:, None] > 1.0, x / rows[:, None], x)
+        x = np.where(data.usable, x, -(N + 1.0))  # the usable pairs' weights are in [0, 1]
         loads = np.bincount(inc_assignment, minlength=M)
         slots = np.minimum(N, loads + 1)
         cols = np.repeat(np.arange(M), slots)
@@ -323,8 +348,11 @@ class SDRAssociation:
         phi, _T, obj = self.phi_step.solve_data(data, a)
         iters = res.iterations
         gap = (obj - res.lower_bound) / max(abs(res.lower_bound), 1e-12)
-        return Proposal(a, phi, obj, res.lower_bound, res.status, time.perf_counter() - t0, iters,
-                        {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver})
+        # an SDP solved only to 'optimal_inaccurate' gives no valid lower bound of P1: flagged, bound NaN
+        bound, status = (res.lower_bound, res.status) if res.status == "optimal" else \
+            (math.nan, f"{res.status} (SDP value {res.lower_bound:.6g} not used as a bound)")
+        return Proposal(a, phi, obj, bound, status, time.perf_counter() - t0, iters,
+                        {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver, **checked})
 
 
 ASSOCIATION_BLOCKS = {"milp": MILPAssociation, "gurobi": GurobiAssociation, "sdr": SDRAssociation}
@@ -354,6 +382,24 @@ class EqualSplitResources:
 
     def improve(self, sol, ev, y, record, deadline, max_iter=None):
         return sol, ev
+
+
+_CYIPOPT_LOGGER = "pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver"
+
+
+class _quiet:
+    """Raise a logger's level for a while: Pyomo logs, with its traceback, every exception out of a cyipopt
+    solve; part 2 reports a failed solve in its history and warnings instead (one line)."""
+
+    def __init__(self, name):
+        self.logger = logging.getLogger(name)
+
+    def __enter__(self):
+        self.level = self.logger.level
+        self.logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
 
 
 class FPResources:
@@ -395,14 +441,31 @@ class FPResources:
         trial = inc.copy(assignment=np.asarray(assignment, dtype=np.int64), b=b, p_server=P, f_server=F, evaluation=None)
         return fit_to_budgets(self.sc, trial)
 
+    @staticmethod
+    def solver_errors() -> tuple:
+        """The exceptions of one Ipopt solve that mean a failed block step (reported, not raised).
+
+        Pyomo's ApplicationError (the solver could not run), and the evaluation
+        errors of PyNumero/cyipopt (a function undefined at Ipopt's point, when
+        they escape Ipopt's own step cutting).  Anything else is a bug and is
+        raised; an interrupt is raised as :class:`~pyomo_llmmec.interrupts.Interrupted`.
+        """
+        import cyipopt
+        from pyomo.common.errors import ApplicationError
+        from pyomo.contrib.pynumero.exceptions import PyNumeroEvaluationError
+
+        return (ApplicationError, PyNumeroEvaluationError, cyipopt.CyIpoptEvaluationError)
+
     def _solve_once(self):
         iters = [0]
 
         def callback(*args):
             iters[0] = int(args[3] if len(args) >= 13 else args[2])
-            return True
+            return interrupts.requested() is None  # False: Ipopt stops at once (User_Requested_Stop)
 
-        with self.timer("Ipopt (part 2)"):
+        # deferred: a signal during the solve only sets the flag (no exception passes through Ipopt's C code);
+        # the callback stops Ipopt and Interrupted is raised when the solve returns
+        with self.timer("Ipopt (part 2)"), _quiet(_CYIPOPT_LOGGER), interrupts.deferred():
             res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
         self.solves += 1
         self.ipopt_iterations += iters[0]
@@ -423,8 +486,9 @@ class FPResources:
             t0 = time.perf_counter()
             try:
                 tc, iters, obj = self._solve_once()
-            except Exception as exc:  # noqa: BLE001 - Ipopt/ASL errors: a failed step, reported
-                tc, iters, obj = f"error: {type(exc).__name__}: {exc}", 0, math.nan
+            except self.solver_errors() as exc:  # a failed step, reported (an interrupt is raised by _solve_once)
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                tc, iters, obj = f"error: {type(exc).__name__}: {first}", 0, math.nan
             secs = time.perf_counter() - t0
             if tc.startswith("error"):
                 self.failures.append(tc)

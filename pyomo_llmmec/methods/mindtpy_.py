@@ -22,7 +22,7 @@ import logging
 import math
 import time
 
-from .. import solvers
+from .. import interrupts, solvers
 from ..errors import SolveFailed
 from ..model.full import build_model, extract_solution, load_solution
 from ..points import initial_point
@@ -68,9 +68,12 @@ def solve_mindtpy(sc, o, say):
             tc = str(res.solver.termination_condition)
             mbound = res.problem.upper_bound
         except Exception as exc:  # noqa: BLE001 - MindtPy raises ValueError etc. on subproblem failures
+            # ... but a signal inside Ipopt's callbacks comes out as one too (e.g. ctypes.ArgumentError): honour it
+            interrupts.raise_if_requested(exc)
             tc, mbound = f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", None
         finally:
             plog.setLevel(level)
+        interrupts.check()  # an interrupt swallowed inside MindtPy (its logs of it are silenced by the handler)
         secs = time.perf_counter() - ts
         if tc.startswith("error"):
             hist.add(iteration=it, step="mindtpy", scr=y, candidate_scr=math.nan, accepted=False, status=tc, seconds=secs)

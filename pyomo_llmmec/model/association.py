@@ -18,10 +18,23 @@ The budgets are written as shares: Σ_n x_nm (b_nm / b_max_m) ≤ 1, and the
 delay constraint (3j) reads  c1_n φ_n + Σ_m [c34_nm x_nm + (c2_nm − c34_nm) w_nm] ≤ T
 with T1 = c1 φ, T2 = c2 φ, T3 + T4 = c34 (1 − φ) (``c2m34`` holds c2 − c34).  Coefficients are mutable
 Params, so one model serves every iteration.
+
+**Unusable pairs** [decision].  A pair (n, m) whose channel is so weak
+that no point of (3) using it can reach the SCR y of the incumbent is left out of
+P1 (x_nm fixed to 0; in the SDR x_nm ≤ 0; never matched by the Hungarian step):
+see :func:`usable_pairs`.  Leaving it out loses nothing the algorithm could use —
+a proposal through it would have SCR < y and be rejected — and it keeps P1's
+coefficients finite and within a solver's range (a gain at the bottom of the
+supported range gives delays of ~1e10 s and energies of ~1e12 J on that pair,
+so coefficients some 1e8 times those of the other pairs; beyond the range they
+overflow to inf/NaN).  The incumbent's own pairs are always usable.  Every
+coefficient is also capped at ``P1_CAP`` (below), so P1 stays well-posed for any
+data in the supported ranges.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +43,16 @@ import pyomo.environ as pyo
 from ..units import Units
 
 LN2 = np.log(2.0)
+
+# [decision] Largest |coefficient| of P1, in model units (where the incumbent's delay, its
+# service and so its objective terms are of order one).  A coefficient beyond it (e.g. the cost of offloading
+# to a server whose κ F² is 1e20 times the user's: 1e21 in model units, which HiGHS takes for an infinite
+# cost) is set to it: the move it prices is then still 1e8 times the whole objective, so P1's optimum does not
+# take it, and the evaluator checks every proposal anyway.  The cost at φ = 1 (B + G) and at φ = 0 (B) are
+# capped separately, so neither is lost to cancellation.  Why 1e8 and not more: the φ LP's objective carries
+# Σ B − Σ |G| φ, which cancels at φ = 1; HiGHS still solves it accurately with terms of 1e10 and gives up
+# ("unknown") at 1e12, and 1e8 keeps that cancellation error near 1e-8 of the objective.
+P1_CAP = 1e8
 
 
 @dataclass
@@ -46,6 +69,25 @@ class P1Data:
     share_b: np.ndarray  # (N, M) b_nm / b_max_m
     share_p: np.ndarray  # (N, M) P_nm / p_max_m
     share_f: np.ndarray  # (N, M) F_nm / F_max_m
+    usable: np.ndarray | None = None  # (N, M) bool: pairs P1 may use (usable_pairs); None: all
+    n_capped: int = 0  # coefficients that were beyond ±P1_CAP (set to ±P1_CAP)
+
+    def __post_init__(self):
+        if self.usable is None:
+            self.usable = np.ones(self.B.shape, dtype=bool)
+
+    @property
+    def n_excluded(self) -> int:
+        """Pairs left out of P1 (x_nm fixed to 0)."""
+        return int(self.usable.size - np.count_nonzero(self.usable))
+
+    def masked(self, name: str) -> np.ndarray:
+        """Coefficient array ``name`` (or ``"c2m34"`` = c2 − c34) with the unusable pairs' entries set to 0.
+
+        What the solvers get: those pairs' x_nm is fixed to 0, so the entries multiply 0, and as
+        0 they cannot carry an inf, NaN or 1e30 into a solver's matrix."""
+        arr = self.c2 - self.c34 if name == "c2m34" else getattr(self, name)
+        return np.where(self.usable, arr, 0.0)
 
     def objective(self, assignment, phi, T) -> float:
         """P1's objective at an association (positions), φ and T (model units)."""
@@ -55,6 +97,18 @@ class P1Data:
     def delay(self, assignment, phi) -> np.ndarray:
         n = np.arange(len(assignment))
         return self.c1 * phi + self.c2[n, assignment] * phi + self.c34[n, assignment] * (1 - phi)
+
+    def first_nonfinite(self, assignment=None):
+        """The first user (position) whose P1 coefficients at ``assignment`` (positions; None: at any
+        usable pair) are not finite, or None.  (Coefficients are capped, so only a NaN can be.)"""
+        ok = np.isfinite(self.A) & np.isfinite(self.c1) & math.isfinite(self.cT)
+        pair = np.isfinite(self.B) & np.isfinite(self.G) & np.isfinite(self.c2) & np.isfinite(self.c34)
+        if assignment is None:
+            ok &= np.all(pair | ~self.usable, axis=1)
+        else:
+            ok &= pair[np.arange(len(assignment)), np.asarray(assignment)]
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if bad.size else None
 
 
 def pair_rates(scenario, b, p, P):
@@ -66,9 +120,51 @@ def pair_rates(scenario, b, p, P):
     return up, dn
 
 
-def p1_data(scenario, units: Units, y: float, p, f_user, b, P, F) -> P1Data:
-    """P1 coefficients (MODEL.md §5.1) for user resources p, f_user (N,) and pair resources b, P, F (N, M), SI units."""
+def usable_pairs(scenario, y: float) -> np.ndarray:
+    """(N, M) bool: False for a pair (n, m) that no point of (3) with SCR >= ``y`` can use.
+
+    Bounds valid at every feasible point that has x_nm = 1, whatever its resources:
+
+    * delay: T ≥ T_n ≥ min(W_n/F_max_n + D_n/r̄_up, W_nm/F_max_m + D_n/r̄_dn), the delay of
+      (3j) being linear in φ, with r̄ the rate at the whole band b_max_m and full power
+      (r = b log2(1 + g p/(σ² b)) grows with b and p);
+    * energy: E ≥ E2_n + E4_n ≥ D_n σ² ln 2 / g_nm (Shannon's limit: p/r ≥ σ² ln 2 / g for
+      every b, p > 0, since log2(1 + s) ≤ s/ln 2);
+    * service: at most V̄ = N ϖ1 ln(1 + 3 ϖ2) (every share at most 1).
+
+    So the SCR of such a point is at most V̄ / (ω_t T_lb + ω_e E_lb); the pair is unusable
+    when that is below y (with a relative margin of 1e-9 for rounding), or when a bound
+    is not a finite number.  The incumbent (SCR = y) never uses an unusable pair.
+    """
     sc = scenario
+    s2, g = sc.sigma2, sc.gain
+    bits = sc.adapter_bits[:, None]
+    bmax = sc.bandwidth_hz[None, :]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        r_up = bmax * np.log1p(g * sc.user_p_max_w[:, None] / (s2 * bmax)) / LN2
+        r_dn = bmax * np.log1p(g * sc.server_p_max_w[None, :] / (s2 * bmax)) / LN2
+        t_local = (sc.user_work_flops / sc.user_f_max_flops)[:, None] + bits / r_up
+        t_server = sc.server_work_flops / sc.server_f_max_flops[None, :] + bits / r_dn
+        t_lb = np.minimum(t_local, t_server)
+        e_lb = bits * s2 * LN2 / g
+        cost_lb = sc.system.weight_time * t_lb + sc.system.weight_energy * e_lb
+        v_max = sc.n_users * sc.system.score_scale * math.log1p(3.0 * sc.system.score_norm)
+        ok = np.isfinite(cost_lb)
+        if math.isfinite(y) and y > 0:
+            ok &= y * cost_lb <= v_max * (1.0 + 1e-9)
+    return ok
+
+
+def p1_data(scenario, units: Units, y: float, p, f_user, b, P, F) -> P1Data:
+    """P1 coefficients (MODEL.md §5.1) for user resources p, f_user (N,) and pair resources b, P, F (N, M), SI units.
+
+    ``usable`` marks the pairs P1 may use (:func:`usable_pairs`, and finite coefficients)."""
+    usable = usable_pairs(scenario, y)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # overflow only on pairs marked unusable
+        return _p1_coefficients(scenario, units, y, p, f_user, b, P, F, usable)
+
+
+def _p1_coefficients(sc, units, y, p, f_user, b, P, F, usable) -> P1Data:
     ow = sc.system.weight_energy
     ot = sc.system.weight_time
     d = sc.adapter_params
@@ -82,14 +178,21 @@ def p1_data(scenario, units: Units, y: float, p, f_user, b, P, F) -> P1Data:
     v = sc.system.score_scale * np.log1p(share)
     ou, tu = units.objective, units.seconds
     A = y * ow * e1_full / ou
-    B = (y * ow * (e_full_dn + e3_full) - v) / ou
-    G = y * ow * (e_full_up - e_full_dn - e3_full) / ou
+    B = (y * ow * (e_full_dn + e3_full) - v) / ou  # the pair's cost at φ = 0
+    BG = (y * ow * e_full_up - v) / ou  # B + G: the pair's cost at φ = 1, computed without cancellation
     c1 = sc.user_work_flops / f_user / tu
     c2 = bits[:, None] / r_up / tu
     c34 = (sc.server_work_flops / F + bits[:, None] / r_dn) / tu
+    # a pair whose coefficients are not numbers is unusable here too (with data in the supported range this
+    # happens only on pairs usable_pairs already leaves out)
+    finite = ~(np.isnan(B) | np.isnan(BG) | np.isnan(c2) | np.isnan(c34))
+    raw = (A, B, BG, c1, c2, c34)
+    A, B, BG, c1, c2, c34 = (np.clip(a, -P1_CAP, P1_CAP) for a in raw)
+    capped = sum(int(np.count_nonzero(np.abs(r) > P1_CAP)) for r in raw)
     return P1Data(
-        A=A, B=B, G=G, cT=y * ot * tu / ou, c1=c1, c2=c2, c34=c34,
+        A=A, B=B, G=BG - B, cT=y * ot * tu / ou, c1=c1, c2=c2, c34=c34,
         share_b=b / sc.bandwidth_hz[None, :], share_p=P / sc.server_p_max_w[None, :], share_f=F / sc.server_f_max_flops[None, :],
+        usable=usable & finite, n_capped=capped,
     )
 
 
@@ -182,18 +285,31 @@ def set_phi_lp_data(m, data: P1Data, assignment) -> None:
 
 
 def set_p1_data(m, data: P1Data) -> None:
-    """Load P1 coefficients into the model's mutable Params."""
+    """Load P1 coefficients into the model's mutable Params.
+
+    The x_nm of unusable pairs are fixed to 0 and their coefficients left as they were (finite
+    values of an earlier call, or the initial 0: they multiply a fixed 0, and HiGHS is not sent
+    a change for them); the other x_nm are free."""
     N, M = data.B.shape
     m.cT.set_value(float(data.cT))
     for n in range(N):
         m.A[n].set_value(float(data.A[n]))
         m.c1[n].set_value(float(data.c1[n]))
+    use = data.usable
     for name in ("B", "G", "c2m34", "c34", "share_b", "share_p", "share_f"):
         comp = getattr(m, name)
         arr = data.c2 - data.c34 if name == "c2m34" else getattr(data, name)
         for n in range(N):
             for s in range(M):
-                comp[n, s].set_value(float(arr[n, s]))
+                if use[n, s]:
+                    comp[n, s].set_value(float(arr[n, s]))
+    for n in range(N):
+        for s in range(M):
+            if use[n, s]:
+                if m.x[n, s].fixed:
+                    m.x[n, s].unfix()
+            else:
+                m.x[n, s].fix(0)
 
 
 def read_p1(m, n_users: int, n_servers: int):

@@ -7,7 +7,10 @@ S[K, K] = 1.  Every constraint and the objective of P1 become linear in S:
 * (3c): 0 ≤ S[φ_n, K] ≤ 1;  budgets (3d), (3f), (3h): Σ_n share_nm S[x_nm, K] ≤ 1;
 * products x_nm φ_n read S[x_nm, φ_n]: in the objective (6) and in (3j)
   c1 S[φ_n, K] + c34 S[x_nm, K] + (c2 − c34) S[x_nm, φ_n] ≤ T;
-* rank(S) = 1 is dropped; S ⪰ 0 (8h).
+* rank(S) = 1 is dropped; S ⪰ 0 (8h);
+* the pairs P1 leaves out (``P1Data.usable``, see :func:`~pyomo_llmmec.model.association.usable_pairs`):
+  S[x_nm, K] ≤ 0, with their coefficients set to 0 (S ⪰ 0 then makes the whole row of
+  x_nm zero, so S[x_nm, φ_n] = 0 too).
 
 With ``cuts=True`` (default) the relaxation also carries the valid RLT
 inequalities of x, φ ∈ [0, 1] (S[φ,φ] ≤ S[φ,K]; 0 ≤ S[x,φ] ≤ min(S[x,K], S[φ,K]);
@@ -77,6 +80,7 @@ class SDRProblem:
         self.pc34 = cp.Parameter(N * M, nonneg=True)
         self.pc2m34 = cp.Parameter(N * M)
         self.pshare = [cp.Parameter((N, M), nonneg=True) for _ in range(3)]
+        self.pallow = cp.Parameter(N * M, nonneg=True)  # 1: pair usable, 0: left out of P1
         T = cp.Variable(nonneg=True)
 
         if chordal:
@@ -101,6 +105,7 @@ class SDRProblem:
 
         x_mat = cp.reshape(x_v, (N, M), order="C")
         cons += [cp.sum(x_mat, axis=1) == 1]  # (3b)
+        cons += [x_v <= self.pallow]  # unusable pairs left out (x ≤ 1 holds anyway)
         cons += [phi_v >= 0, phi_v <= 1]  # (3c)
         for share in self.pshare:  # (3d), (3f), (3h)
             cons += [cp.sum(cp.multiply(share, x_mat), axis=0) <= 1]
@@ -116,14 +121,15 @@ class SDRProblem:
         cp = self.cp
         N, M = self.N, self.M
         self.pA.value = data.A
-        self.pB.value = data.B.ravel()
-        self.pG.value = data.G.ravel()
+        self.pB.value = data.masked("B").ravel()
+        self.pG.value = data.masked("G").ravel()
         self.pcT.value = float(data.cT)
         self.pc1.value = data.c1
-        self.pc34.value = data.c34.ravel()
-        self.pc2m34.value = (data.c2 - data.c34).ravel()
-        for p, arr in zip(self.pshare, (data.share_b, data.share_p, data.share_f)):
-            p.value = arr
+        self.pc34.value = data.masked("c34").ravel()
+        self.pc2m34.value = data.masked("c2m34").ravel()
+        for p, name in zip(self.pshare, ("share_b", "share_p", "share_f")):
+            p.value = data.masked(name)
+        self.pallow.value = data.usable.astype(float).ravel()
         t0 = time.perf_counter()
         errors = []
         for name in solvers:
@@ -136,6 +142,13 @@ class SDRProblem:
                     self.problem.solve(solver=name)
             except cp.error.SolverError as exc:
                 errors.append(f"{name}: {exc}")
+                continue
+            except ValueError as exc:
+                # SCS reports data it cannot factorise ("ScsWork allocation error!") as a ValueError out of
+                # its C extension, not as a cvxpy SolverError: a failed solve too; from any other solver, a bug
+                if name != "SCS":
+                    raise
+                errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
                 continue
             if self.problem.status in ("optimal", "optimal_inaccurate"):
                 x, phi = self._read()

@@ -1,0 +1,516 @@
+"""Method ``lns``: a large-neighbourhood search over associations, past DASHF's fixed point.
+
+Two parts (docs/DESIGN.md, section "lns"):
+
+**The resource step at a fixed association** (:class:`ResourceSearch`).  With x
+fixed, (3) is an NLP in (φ, b, p, P, F_n, F_nm, T); it is non-convex and its
+local optima differ mostly in the delay level T.  With T *fixed* (and y fixed)
+the problem separates into one NLP per server (model/fixed_association.py):
+``F(T; y) = Σ_m V_m(T; y) − y ω_t T``.  The step is Dinkelbach over y; for each
+y it scans a log-spaced grid of delay levels T, solving every server's NLP at
+each level (Ipopt, two starts: warm and equal split), keeps the best level,
+and refines it with the joint NLP in which T is free.  φ is optimised jointly
+with the resources (the exact energies, no quadratic transform).
+
+**The search over associations** (:class:`LNS`).  Start points: DASHF, the
+equal split of the greedy association and AAUCO's point, each through the
+resource step.  Neighbourhoods: *move* one user to another server and *swap*
+two users of different servers.  A candidate is scored at the incumbent's
+(T, y) by re-solving only the (two) servers it touches; since every other
+server keeps its point and its delays ≤ T, the assembled point is feasible for
+(3) and its SCR is computed by the evaluator.  An improvement (exact SCR,
+first improvement in a seeded random order) is accepted and the new
+association goes through the full resource step.  At a local optimum of both
+neighbourhoods the search scores the moves again at other delay levels
+(T/2, 2T), then *destroys and repairs* (``lns_destroy`` users put on random
+other servers, then local search) up to ``lns_rounds`` rounds without
+improvement.  The result is deterministic for a given ``seed``; with a
+``time_limit`` the search is anytime (checked between NLP solves).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.opt import TerminationCondition
+
+from .. import physics, solvers
+from ..errors import SolveFailed
+from ..model.fixed_association import build_fixed_association_nlp, read_point, set_start
+from ..model.full import positive_floor
+from ..points import equal_split
+from ..solution import Solution, evaluate
+from ..units import units_for
+from .ao import History
+from .blocks import PhaseTimer
+
+_OK = (TerminationCondition.optimal, TerminationCondition.locallyOptimal)
+
+
+class OutOfTime(Exception):
+    """The search's deadline passed (raised between solves; the incumbent stands)."""
+
+
+@dataclass
+class Incumbent:
+    sol: Solution
+    ev: object  # Evaluation
+
+    @property
+    def scr(self) -> float:
+        return self.ev.scr
+
+
+class ResourceSearch:
+    """The continuous part of (3) at a fixed association (see the module docstring)."""
+
+    def __init__(self, scenario, options, timer: PhaseTimer, deadline: float):
+        solvers.require("ipopt")
+        self.sc, self.o, self.timer, self.deadline = scenario, options, timer, deadline
+        self.eps = positive_floor(scenario)
+        self.ipopt = pyo.SolverFactory("cyipopt")
+        self.ipopt_options = {
+            "tol": 1e-9, "constr_viol_tol": 1e-9, "max_iter": int(options.lns_ipopt_max_iter), "print_level": 0, "sb": "yes",
+            "honor_original_bounds": "yes",
+        }
+        self.units = units_for(scenario)
+        self._server_models: dict = {}
+        self._joint_models: dict = {}
+        self.min_delay = self._min_delay()
+        self._polished: dict = {}  # association -> best point of multistart_polish
+        self.optimised: dict = {}  # association -> result of the full step
+        self.solves = 0
+        self.nonoptimal = 0
+
+    def _min_delay(self) -> np.ndarray:
+        """(N, M): the least delay of user n on server m, holding every resource alone.
+
+        The delay (3j) is linear in φ at fixed resources, so its minimum is at φ = 0
+        or 1; with all of b_max, p_max_n, P_max, F_max_n, F_max_m it bounds every
+        feasible delay of the pair from below."""
+        sc = self.sc
+        snr = sc.gain / sc.sigma2
+        b = sc.bandwidth_hz[None, :]
+        bits = sc.adapter_bits[:, None]
+        local = sc.user_work_flops[:, None] / sc.user_f_max_flops[:, None] + physics.link_delay(
+            1.0, bits, physics.rate(b, snr, sc.user_p_max_w[:, None]))
+        remote = sc.server_work_flops / sc.server_f_max_flops[None, :] + physics.link_delay(
+            1.0, bits, physics.rate(b, snr, sc.server_p_max_w[None, :]))
+        return np.minimum(local, remote)
+
+    # -- NLP solves -------------------------------------------------------------------
+    def _check_time(self):
+        if time.perf_counter() > self.deadline:
+            raise OutOfTime
+
+    def _solve(self, model, phase, warm=False):
+        self._check_time()
+        opts = dict(self.ipopt_options)
+        if warm and self.o.lns_warm_ipopt:  # start at the given point: do not push it off active bounds
+            opts.update(bound_push=1e-9, bound_frac=1e-9, mu_init=1e-6)
+        with self.timer(phase):
+            res = self.ipopt.solve(model, options=opts, load_solutions=True)
+        self.solves += 1
+        ok = res.solver.termination_condition in _OK
+        if not ok:
+            self.nonoptimal += 1
+        return ok
+
+    def _server_model(self, s, users):
+        key = (int(s), tuple(int(i) for i in users))
+        m = self._server_models.get(key)
+        if m is None:
+            if len(self._server_models) > 4000:
+                self._server_models.clear()
+            with self.timer("model build"):
+                m = build_fixed_association_nlp(self.sc, self.units, users, np.full(len(users), s), eps=self.eps)
+            self._server_models[key] = m
+        return m
+
+    def _set_scales(self, m, ref_ev):
+        ref = units_for(self.sc, ref_ev)
+        m.t_unit.set_value(ref.seconds)
+        m.obj_unit.set_value(ref.objective)
+
+    def _phi_patterns(self, k):
+        """Starting φ of the cold starts: every 0/1 pattern for up to ``lns_pattern_users`` users, else 0, ½, 1."""
+        if k <= self.o.lns_pattern_users:
+            return [np.array(bits, dtype=float) for bits in itertools.product((0.0, 1.0), repeat=k)]
+        return [np.full(k, 0.5), np.zeros(k), np.ones(k)]
+
+    # -- one server at a fixed delay level -------------------------------------------
+    def server_point(self, base: Solution, ref_ev, s: int, users, T: float, y: float, warm: Solution | None):
+        """Best point found for server ``s`` serving ``users`` at delay level T (s) and Dinkelbach y.
+
+        Returns the solution ``base`` with these users' φ and resources replaced
+        and their server set to ``s``, or None when no start gave a point with
+        every delay ≤ T.
+        """
+        users = np.asarray(users, dtype=int)
+        if len(users) == 0:
+            return base
+        if T < np.max(self.min_delay[users, s]) * (1 - 1e-9):
+            return None  # below the fastest any of these users could be served, even alone: infeasible
+        m = self._server_model(s, users)
+        self._set_scales(m, ref_ev)
+        m.y.set_value(float(y))
+        m.T_fix.set_value(T / pyo.value(m.t_unit))
+        sc = self.sc
+        k = len(users)
+        starts = []  # (is warm, φ, b, p, P, F_n, F_nm)
+        if warm is not None:
+            starts.append((True, warm.phi[users], warm.b[users], warm.p[users], warm.p_server[users], warm.f_user[users], warm.f_server[users]))
+        eq = (np.full(k, sc.bandwidth_hz[s] / k), sc.user_p_max_w[users], np.full(k, sc.server_p_max_w[s] / k),
+              sc.user_f_max_flops[users], np.full(k, sc.server_f_max_flops[s] / k))
+        for phi in self._phi_patterns(k):
+            starts.append((False, phi, *eq))
+        best, best_val = None, -math.inf
+        ow = sc.system.weight_energy
+        for is_warm, *st in starts:
+            if best is not None and not is_warm and not self.o.lns_cold_always:
+                break  # the warm start gave a point: cold starts only where it fails
+            set_start(m, *st)
+            self._solve(m, "Ipopt (server NLP)", warm=is_warm)
+            phi, b, p, P, Fu, Fs = read_point(m)
+            cand = base.copy(evaluation=None)
+            cand.assignment = cand.assignment.copy()
+            cand.assignment[users] = s
+            for name, vals in (("phi", phi), ("b", b), ("p", p), ("p_server", P), ("f_user", Fu), ("f_server", Fs)):
+                arr = getattr(cand, name).copy()
+                arr[users] = vals
+                setattr(cand, name, arr)
+            with self.timer("evaluation"):
+                ev = evaluate(sc, cand, attach=False)
+            if not ev.feasible or np.max(ev.user_delay[users]) > T * (1 + 1e-7):
+                continue
+            val = float(np.sum(ev.score[users] - y * ow * ev.user_energy[users]))
+            if val > best_val:
+                best, best_val = cand, val
+        return best
+
+    def level_point(self, inc: Incumbent, T: float, y: float, warm: Solution | None = None):
+        """Every server re-solved at delay level T; None if some server cannot meet T."""
+        a = inc.sol.assignment
+        cur = inc.sol
+        for s in range(self.sc.n_servers):
+            users = np.flatnonzero(a == s)
+            nxt = self.server_point(cur, inc.ev, s, users, T, y, warm if warm is not None else inc.sol)
+            if nxt is None:
+                return None
+            cur = nxt
+        return cur
+
+    # -- the joint polish (T free) ----------------------------------------------------
+    def polish(self, inc: Incumbent, max_iter: int = 8) -> Incumbent:
+        """Dinkelbach on the joint NLP of ``inc``'s association with T free, from ``inc``."""
+        sc = self.sc
+        a = inc.sol.assignment
+        key = tuple(int(v) for v in a)
+        m = self._joint_models.get(key)
+        if m is None:
+            if len(self._joint_models) > 50:
+                self._joint_models.clear()
+            with self.timer("model build"):
+                m = build_fixed_association_nlp(sc, self.units, np.arange(sc.n_users), a, free_T=True, eps=self.eps)
+            self._joint_models[key] = m
+        for _ in range(max_iter):
+            self._set_scales(m, inc.ev)
+            m.y.set_value(inc.scr)
+            s = inc.sol
+            set_start(m, s.phi, s.b, s.p, s.p_server, s.f_user, s.f_server, inc.ev.delay)
+            self._solve(m, "Ipopt (joint NLP)", warm=True)
+            phi, b, p, P, Fu, Fs = read_point(m)
+            cand = s.copy(phi=phi, b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
+            with self.timer("evaluation"):
+                ev = evaluate(sc, cand, attach=False)
+            if not ev.feasible or ev.scr <= inc.scr * (1 + 1e-9):
+                break
+            gain = ev.scr / inc.scr - 1
+            inc = Incumbent(cand, ev)
+            if gain < 1e-7:
+                break
+        return inc
+
+    def multistart_polish(self, inc: Incumbent) -> Incumbent:
+        """The joint polish from the incumbent and from the equal split with φ = ½, 0 and 1 for everyone.
+
+        Memoised per association: a second call for an association already polished
+        returns the better of the stored result and ``inc`` polished once more."""
+        key = tuple(int(v) for v in inc.sol.assignment)
+        known = self._polished.get(key)
+        if known is not None:
+            best = self.polish(inc) if inc.scr > known.scr else known
+            self._polished[key] = best
+            return best
+        best = self._multistart(inc)
+        self._polished[key] = best
+        return best
+
+    def _multistart(self, inc: Incumbent) -> Incumbent:
+        best = self.polish(inc)
+        for phi in (0.5, 0.0, 1.0):
+            s = equal_split(self.sc, inc.sol.assignment, phi=np.full(self.sc.n_users, phi))
+            with self.timer("evaluation"):
+                ev = evaluate(self.sc, s, attach=False)
+            if not ev.feasible:
+                continue
+            r = self.polish(Incumbent(s, ev))
+            if r.scr > best.scr:
+                best = r
+        return best
+
+    # -- the whole step ------------------------------------------------------------------
+    def at_level(self, inc: Incumbent, T: float, max_iter: int = 2) -> Incumbent | None:
+        """G(T): the best SCR with every delay ≤ T — Dinkelbach over y, each step one NLP per server."""
+        best = None
+        y = inc.scr
+        warm = inc.sol
+        for _ in range(max_iter):
+            pt = self.level_point(inc, T, y, warm)
+            if pt is None:
+                break
+            with self.timer("evaluation"):
+                ev = evaluate(self.sc, pt, attach=False)
+            if not ev.feasible or (best is not None and ev.scr <= best.scr * (1 + 1e-7)):
+                break
+            best = Incumbent(pt, ev)
+            y, warm = ev.scr, pt
+        return best
+
+    def optimise(self, inc: Incumbent, levels=None) -> Incumbent:
+        """The resource step of the module docstring: max over T of G(T) by continuation, then the joint polish.
+
+        G is traced from the incumbent's delay level T0 downwards (factor 1/√2 per
+        level, each level warm-started from the one above, so that Ipopt starts
+        near feasibility) and upwards (factor 2), ``lns_levels`` levels in all;
+        the best level is refined by golden-section search on log T.
+        """
+        levels = self.o.lns_levels if levels is None else levels
+        key = tuple(int(v) for v in inc.sol.assignment)
+        known = self.optimised.get(key)
+        if known is not None and known.scr >= inc.scr:
+            return known
+        inc = self.multistart_polish(inc)
+        T0 = inc.ev.delay
+        found: dict[float, Incumbent] = {}
+
+        def G(logT, warm):
+            r = self.at_level(warm, float(np.exp(logT)))
+            found[logT] = r
+            return r
+
+        down = max(1, (2 * levels) // 3)
+        up = max(0, levels - down)
+        misses = 0
+        warm = inc
+        for i in range(down):  # 1.001 T0, T0/√2, T0/2, ... (a level that fails is skipped; two in a row end the descent)
+            r = G(math.log(T0) + (1e-3 if i == 0 else -0.5 * math.log(2.0) * i), warm)
+            misses = misses + 1 if r is None else 0
+            if misses == 2:
+                break
+            warm = r or warm
+        warm = inc
+        for i in range(1, up + 1):  # 2 T0, 4 T0, ...
+            r = G(math.log(T0) + math.log(2.0) * i, warm)
+            if r is None:
+                break
+            warm = r
+        ok = {k: v for k, v in found.items() if v is not None}
+        if ok and self.o.lns_refine:
+            keys = sorted(ok)
+            j = max(range(len(keys)), key=lambda t: ok[keys[t]].scr)
+            lo, hi = keys[max(j - 1, 0)], keys[min(j + 1, len(keys) - 1)]
+            g = (math.sqrt(5) - 1) / 2
+            best_warm = ok[keys[j]]
+            c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+            fc = G(c, best_warm)
+            fd = G(d, best_warm)
+            val = lambda r: r.scr if r is not None else -math.inf  # noqa: E731
+            for _ in range(self.o.lns_refine - 2):
+                if val(fc) >= val(fd):
+                    hi, d, fd = d, c, fc
+                    c = hi - g * (hi - lo)
+                    fc = G(c, best_warm)
+                else:
+                    lo, c, fc = c, d, fd
+                    d = lo + g * (hi - lo)
+                    fd = G(d, best_warm)
+        for r in found.values():
+            if r is not None and r.scr > inc.scr:
+                inc = r
+        inc = self.polish(inc)
+        self.optimised[key] = inc
+        return inc
+
+
+class LNS:
+    """The search over associations (see the module docstring)."""
+
+    def __init__(self, scenario, options, say=None):
+        self.sc, self.o = scenario, options
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + options.time_limit
+        self.timer = PhaseTimer()
+        self.hist = History()
+        self.rng = np.random.default_rng(options.seed)
+        self.rs = ResourceSearch(scenario, options, self.timer, self.deadline)
+        self.say = say or (lambda *a, **k: None)
+        self.moves_tried = 0
+        self.accepted = 0
+        self.best: Incumbent | None = None
+        self.progress = None
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _record(self, step, cand_scr, accepted, **extra):
+        scr = self.best.scr if self.best is not None else cand_scr
+        self.hist.add(iteration=self.accepted, step=step, scr=scr, candidate_scr=cand_scr, accepted=accepted,
+                      moves_tried=self.moves_tried, seconds=time.perf_counter() - self.t0, **extra)
+        if self.progress is not None:
+            self.progress(scr, self.moves_tried, time.perf_counter() - self.t0)
+
+    def _offer(self, inc: Incumbent, step: str) -> bool:
+        better = self.best is None or inc.scr > self.best.scr * (1 + 1e-9)
+        if better:
+            self.best = inc
+            self.accepted += 1
+        self._record(step, inc.scr, better)
+        return better
+
+    # -- neighbourhood ------------------------------------------------------------------
+    def _candidates(self, a):
+        N, M = self.sc.n_users, self.sc.n_servers
+        cands = [("move", (n,), (s,)) for n in range(N) for s in range(M) if s != a[n]]
+        cands += [("swap", (i, j), (a[j], a[i])) for i in range(N) for j in range(i + 1, N) if a[i] != a[j]]
+        order = self.rng.permutation(len(cands))
+        cap = self.o.lns_max_candidates
+        return [cands[k] for k in order[:cap]]
+
+    def _try(self, inc: Incumbent, kind, users, targets, T, base: Solution):
+        """The candidate point of a move/swap at delay level T (servers touched re-solved), or None."""
+        a = inc.sol.assignment.copy()
+        for n, s in zip(users, targets):
+            a[n] = s
+        touched = sorted({int(inc.sol.assignment[n]) for n in users} | {int(s) for s in targets})
+        cur = base
+        for s in touched:
+            members = np.flatnonzero(a == s)
+            cur = self.rs.server_point(cur, inc.ev, s, members, T, inc.scr, inc.sol)
+            if cur is None:
+                return None
+        cur.assignment = a
+        with self.timer("evaluation"):
+            ev = evaluate(self.sc, cur, attach=False)
+        return Incumbent(cur, ev) if ev.feasible else None
+
+    def _explored(self, inc: Incumbent, users, targets) -> bool:
+        """The candidate's association went through the joint polish already and was not better."""
+        a = inc.sol.assignment.copy()
+        a[list(users)] = targets
+        known = self.rs._polished.get(tuple(int(v) for v in a))
+        return known is not None and known.scr <= inc.scr
+
+    def _all_explored(self) -> bool:
+        """Every association of a small network has been polished (M^N of them)."""
+        N, M = self.sc.n_users, self.sc.n_servers
+        return N * math.log(M) < math.log(1e6) and len(self.rs._polished) >= M**N
+
+    def local_search(self, inc: Incumbent) -> Incumbent:
+        """First-improvement descent over moves and swaps; at a local optimum, other delay levels."""
+        while True:
+            improved = False
+            for factor in (1.0, 0.5, 2.0):
+                T = inc.ev.delay * factor
+                base = inc.sol if factor == 1.0 else self.rs.level_point(inc, T, inc.scr)
+                if base is None:
+                    continue
+                for kind, users, targets in self._candidates(inc.sol.assignment):
+                    if self._explored(inc, users, targets):
+                        continue
+                    self.moves_tried += 1
+                    cand = self._try(inc, kind, users, targets, T, base)
+                    if cand is not None and cand.scr > inc.scr * (1 + 1e-7):
+                        inc = self.rs.multistart_polish(cand)
+                        self._offer(inc, kind)
+                        improved = True
+                        break
+                if improved:
+                    break
+            if not improved:
+                # a local optimum of both neighbourhoods: the full resource step once more, and go on if it gained
+                full = self.rs.optimise(inc)
+                if full.scr <= inc.scr * (1 + 1e-7):
+                    return inc
+                inc = full
+                self._offer(inc, "resource step")
+
+    def perturb(self, inc: Incumbent) -> Incumbent:
+        """Destroy and repair: ``lns_destroy`` users (at least 2, at most N) to random other servers."""
+        sc = self.sc
+        N, M = sc.n_users, sc.n_servers
+        k = min(N, max(2, int(round(self.o.lns_destroy * N)) if self.o.lns_destroy < 1 else int(self.o.lns_destroy)))
+        who = self.rng.choice(N, size=k, replace=False)
+        a = inc.sol.assignment.copy()
+        for n in who:
+            a[n] = (a[n] + 1 + self.rng.integers(0, M - 1)) % M
+        start = equal_split(sc, a, phi=inc.sol.phi)
+        with self.timer("evaluation"):
+            ev = evaluate(sc, start, attach=False)
+        return self.rs.multistart_polish(Incumbent(start, ev))
+
+    # -- the driver ---------------------------------------------------------------------
+    def run(self, starts: list[tuple[str, Solution]]) -> Solution:
+        bar = None
+        if self.o.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=None, desc="lns", unit=" moves", leave=False, dynamic_ncols=True)
+
+            def progress(scr, moves, secs):
+                bar.n = moves
+                bar.set_postfix_str(f"SCR {scr:.6g}, {secs:.0f} s", refresh=True)
+
+            self.progress = progress
+        try:
+            return self._run(starts)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _run(self, starts: list[tuple[str, Solution]]) -> Solution:
+        status = "local_optimum"
+        try:
+            for name, s in starts:
+                with self.timer("evaluation"):
+                    ev = evaluate(self.sc, s, attach=False)
+                if not ev.feasible:
+                    continue
+                inc = self.rs.multistart_polish(Incumbent(s, ev))  # the full step runs at the local optimum
+                self._offer(inc, f"start: {name}")
+            if self.best is None:
+                raise SolveFailed("lns: no feasible start point", status="no_start")
+            self.best = self.local_search(self.best)
+            if self.sc.n_servers > 1:
+                fails = 0
+                while fails < self.o.lns_rounds and not self._all_explored():
+                    cand = self.local_search(self.perturb(self.best))
+                    if not self._offer(cand, "destroy/repair"):
+                        fails += 1
+                    else:
+                        fails = 0
+        except OutOfTime:
+            status = "time_limit"
+        if self.best is None:
+            raise SolveFailed("lns: the time limit passed before any start point was optimised", status="time_limit")
+        df = self.hist.frame()
+        info = {
+            "moves_tried": self.moves_tried, "accepted": self.accepted, "nlp_solves": self.rs.solves,
+            "nlp_not_optimal": self.rs.nonoptimal, "times": dict(self.timer.seconds), "warnings": [],
+        }
+        if status == "time_limit":
+            info["warnings"].append(f"time limit of {self.o.time_limit:g} s reached; the best point so far is returned")
+        return self.best.sol.copy(method="lns", status=status, termination=status, history=df, info=info, evaluation=None)
