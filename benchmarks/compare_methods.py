@@ -1,6 +1,6 @@
 """DASHF's three association variants and the four baselines on many scenarios (issues 3 and 4).
 
-    python benchmarks/compare_methods.py        # paper default + 20 (10,2) + 5 (20,3): about 15 min on 2 cores
+    python benchmarks/compare_methods.py        # paper default + 20 (10,2) + 5 (20,3): about 15 min on 2 cores (+ lns, mindtpy)
 
 Instances: data/paper_default.xlsx, generate_scenario(10, 2, seed) for seeds
 0..19 and generate_scenario(20, 3, seed) for seeds 0..4.  Runs: dashf with
@@ -29,7 +29,8 @@ COLUMNS = ["instance", "n", "m", "run", "method", "assoc", "scr", "initial_scr",
            "monotone", "above_start", "max_drop", "sdr_rounding_gap_max", "status", "error"]
 RUNS = [("dashf[sdr]", "dashf", "sdr"), ("dashf[milp]", "dashf", "milp"), ("dashf[gurobi]", "dashf", "gurobi"),
         ("dashf[sdr,start=equal]", "dashf", "sdr"),
-        ("rucaa", "rucaa", None), ("gucaa", "gucaa", None), ("aauco", "aauco", "sdr"), ("gucro", "gucro", None)]
+        ("rucaa", "rucaa", None), ("gucaa", "gucaa", None), ("aauco", "aauco", "sdr"), ("gucro", "gucro", None),
+        ("mindtpy", "mindtpy", None), ("lns", "lns", None)]
 
 
 def instances():
@@ -56,7 +57,7 @@ def one(sc, run, method, assoc, seed):
            "sdr_rounding_gap_max": s.info.get("sdr_rounding_gap_max", "")}
     h = s.history
     if len(h) and "scr" in h:
-        tr = h["scr"].to_numpy(dtype=float)
+        tr = h["scr"].dropna().to_numpy(dtype=float)
         row["initial_scr"] = tr[0]
         row["monotone"] = bool(np.all(np.diff(tr) >= -1e-9 * np.abs(tr[:-1])))
         row["above_start"] = bool(s.evaluation.scr >= tr[0] * (1 - 1e-9))
@@ -92,6 +93,20 @@ def summary(rows: pd.DataFrame) -> str:
             rel = (d - b) / b.abs()
             w, t, l = int((rel > 1e-4).sum()), int((rel.abs() <= 1e-4).sum()), int((rel < -1e-4).sum())
             out.append(f"| {base} vs {variant} | {w} | {t} | {l} | {np.exp(np.log(d / b).mean()):.3g} |")
+    if "lns" in piv:
+        out.append("")
+        out.append("lns against the best of every other run on the same instance (DASHF's variants, the baselines, MindtPy):")
+        out.append("")
+        out.append("| instances | lns ≥ best other (−1e-6) | mean ratio lns/best other | min ratio | mean lns wall (s) |")
+        out.append("|---|---|---|---|---|")
+        for label, sel in (("paper default + (10,2)", [i == "paper_default" or i.startswith("10x2") for i in piv.index]),
+                           ("(20,3)", [i.startswith("20x3") for i in piv.index])):
+            p = piv[sel]
+            others = p.drop(columns=["lns"]).max(axis=1)
+            r = (p["lns"] / others).dropna()
+            walls = ok[(ok["run"] == "lns") & ok["instance"].isin(p.index)]["wall_s"]
+            if len(r):
+                out.append(f"| {label}: {len(r)} | {int((r >= 1 - 1e-6).sum())} | {r.mean():.4f} | {r.min():.4f} | {walls.mean():.1f} |")
     return "\n".join(out)
 
 

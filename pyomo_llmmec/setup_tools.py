@@ -3,7 +3,7 @@
 PyNumero (Pyomo's bridge to cyipopt) needs its ASL library; ``pyomo
 build-extensions`` would download ASL, which these machines cannot.  Debian
 ships the AMPL solver library (libamplsolver-dev), so we build against it
-(see SOLVERS.md).  Idempotent: nothing is rebuilt when the library loads.
+(see README, "Make targets").  Idempotent: nothing is rebuilt when the library loads.
 """
 
 from __future__ import annotations

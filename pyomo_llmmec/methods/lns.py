@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+from cyipopt import CyIpoptEvaluationError
+from pyomo.contrib.pynumero.exceptions import PyNumeroEvaluationError
 from pyomo.opt import TerminationCondition
 
 from .. import physics, solvers
@@ -72,7 +74,7 @@ class ResourceSearch:
     def __init__(self, scenario, options, timer: PhaseTimer, deadline: float):
         solvers.require("ipopt")
         self.sc, self.o, self.timer, self.deadline = scenario, options, timer, deadline
-        self.eps = positive_floor(scenario)
+        self.eps = max(positive_floor(scenario), min(options.lns_floor, 0.01 / scenario.n_users))
         self.ipopt = pyo.SolverFactory("cyipopt")
         self.ipopt_options = {
             "tol": 1e-9, "constr_viol_tol": 1e-9, "max_iter": int(options.lns_ipopt_max_iter), "print_level": 0, "sb": "yes",
@@ -86,6 +88,7 @@ class ResourceSearch:
         self.optimised: dict = {}  # association -> result of the full step
         self.solves = 0
         self.nonoptimal = 0
+        self.evaluation_errors: list[str] = []
 
     def _min_delay(self) -> np.ndarray:
         """(N, M): the least delay of user n on server m, holding every resource alone.
@@ -113,8 +116,16 @@ class ResourceSearch:
         opts = dict(self.ipopt_options)
         if warm and self.o.lns_warm_ipopt:  # start at the given point: do not push it off active bounds
             opts.update(bound_push=1e-9, bound_frac=1e-9, mu_init=1e-6)
-        with self.timer(phase):
-            res = self.ipopt.solve(model, options=opts, load_solutions=True)
+        try:
+            with self.timer(phase):
+                res = self.ipopt.solve(model, options=opts, load_solutions=True)
+        except (PyNumeroEvaluationError, CyIpoptEvaluationError) as exc:
+            # a start at which the NLP cannot be evaluated (e.g. a link rate that underflows): a failed start,
+            # counted; the caller keeps only points the evaluator accepts
+            self.solves += 1
+            self.nonoptimal += 1
+            self.evaluation_errors.append(f"{type(exc).__name__}: {exc}")
+            return False
         self.solves += 1
         ok = res.solver.termination_condition in _OK
         if not ok:
@@ -206,17 +217,20 @@ class ResourceSearch:
         return cur
 
     # -- the joint polish (T free) ----------------------------------------------------
-    def polish(self, inc: Incumbent, max_iter: int = 8) -> Incumbent:
-        """Dinkelbach on the joint NLP of ``inc``'s association with T free, from ``inc``."""
+    def polish(self, inc: Incumbent, max_iter: int = 8, eps: float | None = None) -> Incumbent:
+        """Dinkelbach on the joint NLP of ``inc``'s association with T free, from ``inc``.
+
+        ``eps`` overrides the resource floor (the final polish uses the full model's floor)."""
         sc = self.sc
         a = inc.sol.assignment
-        key = tuple(int(v) for v in a)
+        eps = self.eps if eps is None else eps
+        key = (tuple(int(v) for v in a), eps)
         m = self._joint_models.get(key)
         if m is None:
             if len(self._joint_models) > 50:
                 self._joint_models.clear()
             with self.timer("model build"):
-                m = build_fixed_association_nlp(sc, self.units, np.arange(sc.n_users), a, free_T=True, eps=self.eps)
+                m = build_fixed_association_nlp(sc, self.units, np.arange(sc.n_users), a, free_T=True, eps=eps)
             self._joint_models[key] = m
         for _ in range(max_iter):
             self._set_scales(m, inc.ev)
@@ -234,6 +248,16 @@ class ResourceSearch:
             inc = Incumbent(cand, ev)
             if gain < 1e-7:
                 break
+        return inc
+
+    def final_polish(self, inc: Incumbent) -> Incumbent:
+        """The joint polish once more with the full model's small floors (model/full.py), from the search's best
+        point: the search's larger floors cost up to ~1e-3 of the SCR (kept only if the evaluator finds it better)."""
+        small = positive_floor(self.sc)
+        eps = self.eps
+        while eps > small * (1 + 1e-12):  # continuation: floors 10x smaller each time, warm from the last point
+            eps = max(small, eps / 10)
+            inc = self.polish(inc, eps=eps)
         return inc
 
     def multistart_polish(self, inc: Incumbent) -> Incumbent:
@@ -322,11 +346,13 @@ class ResourceSearch:
             warm = r
         ok = {k: v for k, v in found.items() if v is not None}
         if ok and self.o.lns_refine:
-            keys = sorted(ok)
-            j = max(range(len(keys)), key=lambda t: ok[keys[t]].scr)
+            # bracket the best level by its neighbours among all levels tried, failed ones included:
+            # the optimum is often just above the least feasible T (a critical user), where levels fail
+            keys = sorted(found)
+            j = max((t for t in range(len(keys)) if found[keys[t]] is not None), key=lambda t: found[keys[t]].scr)
             lo, hi = keys[max(j - 1, 0)], keys[min(j + 1, len(keys) - 1)]
             g = (math.sqrt(5) - 1) / 2
-            best_warm = ok[keys[j]]
+            best_warm = found[keys[j]]
             c, d = hi - g * (hi - lo), lo + g * (hi - lo)
             fc = G(c, best_warm)
             fd = G(d, best_warm)
@@ -384,6 +410,21 @@ class LNS:
     # -- neighbourhood ------------------------------------------------------------------
     def _candidates(self, a):
         N, M = self.sc.n_users, self.sc.n_servers
+        cap = self.o.lns_max_candidates
+        n_moves = N * (M - 1)
+        if n_moves + N * N // 2 > 4 * cap:  # a large network: a seeded random sample, never the whole O(N²) list
+            out = []
+            for _ in range(cap):
+                n = int(self.rng.integers(N))
+                if self.rng.random() < 0.5 or M == 1:
+                    s = int((a[n] + 1 + self.rng.integers(max(M - 1, 1))) % M)
+                    if s != a[n]:
+                        out.append(("move", (n,), (s,)))
+                else:
+                    j = int(self.rng.integers(N))
+                    if a[j] != a[n]:
+                        out.append(("swap", (n, j), (a[j], a[n])))
+            return out
         cands = [("move", (n,), (s,)) for n in range(N) for s in range(M) if s != a[n]]
         cands += [("swap", (i, j), (a[j], a[i])) for i in range(N) for j in range(i + 1, N) if a[i] != a[j]]
         order = self.rng.permutation(len(cands))
@@ -423,7 +464,7 @@ class LNS:
         """First-improvement descent over moves and swaps; at a local optimum, other delay levels."""
         while True:
             improved = False
-            for factor in (1.0, 0.5, 2.0):
+            for factor in self.o.lns_move_levels_factors():
                 T = inc.ev.delay * factor
                 base = inc.sol if factor == 1.0 else self.rs.level_point(inc, T, inc.scr)
                 if base is None:
@@ -506,10 +547,17 @@ class LNS:
             status = "time_limit"
         if self.best is None:
             raise SolveFailed("lns: the time limit passed before any start point was optimised", status="time_limit")
+        if status != "time_limit":
+            try:
+                polished = self.rs.final_polish(self.best)
+            except OutOfTime:
+                polished = self.best
+            self._offer(polished, "final polish")
         df = self.hist.frame()
         info = {
             "moves_tried": self.moves_tried, "accepted": self.accepted, "nlp_solves": self.rs.solves,
             "nlp_not_optimal": self.rs.nonoptimal, "times": dict(self.timer.seconds), "warnings": [],
+            "nlp_evaluation_errors": len(self.rs.evaluation_errors),
         }
         if status == "time_limit":
             info["warnings"].append(f"time limit of {self.o.time_limit:g} s reached; the best point so far is returned")

@@ -9,7 +9,7 @@ MindtPy runs inside the same Dinkelbach loop as Algorithm 1: solve
 SCR, repeat until the SCR stops rising by more than ``tol`` (relative).
 
 (3) is not convex: OA's linearisations may cut off parts of the feasible set
-and MindtPy's "bound" is *not* a proven bound (SOLVERS.md).  It is recorded in
+and MindtPy's "bound" is *not* a proven bound (docs/MODEL.md §6).  It is recorded in
 the history as ``bound`` for information only; the SCR reported is the
 evaluator's, as for every method.  When MindtPy or Ipopt fails part-way, the
 best point so far is returned with the failure as a warning; when it fails

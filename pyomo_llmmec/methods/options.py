@@ -50,7 +50,11 @@ class SolveOptions:
     lns_warm_ipopt: bool = opt(False, "method 'lns': warm Ipopt starts keep the start on its active bounds (bound_push 1e-9, mu_init 1e-6)")
     lns_cold_always: bool = opt(False, "method 'lns': solve each server NLP from the cold starts too, not only where the warm start fails")
     lns_ipopt_max_iter: int = opt(300, "method 'lns': Ipopt's iteration limit per NLP (its NLPs converge in tens of iterations; a solve that runs on is a start that failed)", positive=True, integer=True)
-    lns_refine: int = opt(4, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
+    lns_floor: float = opt(1e-3, "method 'lns': lower bound of every resource as a fraction of its budget in the lns NLPs, "
+                           "at most 0.01/N (a larger floor than the full model's keeps φ·(1/r) away from 0/0, where Ipopt fails)", positive=True)
+    lns_move_levels: str = opt("1", "method 'lns': delay levels (factors of the incumbent's T, comma-separated) at which moves are scored; "
+                               "later factors are tried only at a local optimum of the earlier ones")
+    lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
     lns_pattern_users: int = opt(0, "method 'lns': a server NLP with up to this many users is started from every 0/1 pattern of φ", nonneg=True, integer=True)
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
     lns_destroy: float = opt(0.3, "method 'lns': users reassigned by one destroy/repair (a fraction of N if < 1, else a count)", positive=True)
@@ -79,6 +83,15 @@ class SolveOptions:
                     object.__setattr__(self, f.name, int(x))
                 else:
                     object.__setattr__(self, f.name, x)
+
+    def lns_move_levels_factors(self) -> tuple[float, ...]:
+        try:
+            out = tuple(float(v) for v in self.lns_move_levels.split(",") if v.strip())
+        except ValueError:
+            out = ()
+        if not out or any(not (f > 0) for f in out):
+            raise InputError(f"option lns_move_levels={self.lns_move_levels!r}: give positive factors, e.g. '1,0.5,2'")
+        return out
 
     def replace(self, **changes) -> "SolveOptions":
         return dataclasses.replace(self, **changes)

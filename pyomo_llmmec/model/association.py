@@ -21,7 +21,7 @@ Params, so one model serves every iteration.
 
 **Unusable pairs** [decision].  A pair (n, m) whose channel is so weak
 that no point of (3) using it can reach the SCR y of the incumbent is left out of
-P1 (x_nm fixed to 0; in the SDR x_nm ≤ 0; never matched by the Hungarian step):
+P1 (x_nm held at 0 by its upper bound; in the SDR x_nm ≤ 0; never matched by the Hungarian step):
 see :func:`usable_pairs`.  Leaving it out loses nothing the algorithm could use —
 a proposal through it would have SCR < y and be rejected — and it keeps P1's
 coefficients finite and within a solver's range (a gain at the bottom of the
@@ -78,14 +78,14 @@ class P1Data:
 
     @property
     def n_excluded(self) -> int:
-        """Pairs left out of P1 (x_nm fixed to 0)."""
+        """Pairs left out of P1 (x_nm held at 0)."""
         return int(self.usable.size - np.count_nonzero(self.usable))
 
     def masked(self, name: str) -> np.ndarray:
         """Coefficient array ``name`` (or ``"c2m34"`` = c2 − c34) with the unusable pairs' entries set to 0.
 
-        What the solvers get: those pairs' x_nm is fixed to 0, so the entries multiply 0, and as
-        0 they cannot carry an inf, NaN or 1e30 into a solver's matrix."""
+        What the SDR gets: those pairs' x_nm is held at 0, so the entries multiply 0, and as 0 they
+        cannot carry an inf, NaN or a huge number into the solver's data."""
         arr = self.c2 - self.c34 if name == "c2m34" else getattr(self, name)
         return np.where(self.usable, arr, 0.0)
 
@@ -287,9 +287,10 @@ def set_phi_lp_data(m, data: P1Data, assignment) -> None:
 def set_p1_data(m, data: P1Data) -> None:
     """Load P1 coefficients into the model's mutable Params.
 
-    The x_nm of unusable pairs are fixed to 0 and their coefficients left as they were (finite
-    values of an earlier call, or the initial 0: they multiply a fixed 0, and HiGHS is not sent
-    a change for them); the other x_nm are free."""
+    The x_nm of unusable pairs get the upper bound 0 and their coefficients are left as they were
+    (finite values of an earlier call, or the initial 0: they multiply an x held at 0, and HiGHS is
+    not sent a change for them); the other x_nm are binary in [0, 1].  A bound, not ``fix``: appsi's
+    Gurobi interface rebuilds the quadratic constraints around a newly fixed variable and fails."""
     N, M = data.B.shape
     m.cT.set_value(float(data.cT))
     for n in range(N):
@@ -305,11 +306,9 @@ def set_p1_data(m, data: P1Data) -> None:
                     comp[n, s].set_value(float(arr[n, s]))
     for n in range(N):
         for s in range(M):
-            if use[n, s]:
-                if m.x[n, s].fixed:
-                    m.x[n, s].unfix()
-            else:
-                m.x[n, s].fix(0)
+            ub = 1 if use[n, s] else 0
+            if m.x[n, s].ub != ub:
+                m.x[n, s].setub(ub)
 
 
 def read_p1(m, n_users: int, n_servers: int):

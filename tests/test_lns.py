@@ -1,0 +1,107 @@
+"""Method ``lns`` (issue 12): quality against the proven optima, feasibility, monotone trace, determinism."""
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+
+import pyomo_llmmec as lm
+from pyomo_llmmec.methods.blocks import PhaseTimer
+from pyomo_llmmec.methods.lns import Incumbent, ResourceSearch
+from pyomo_llmmec.methods.options import SolveOptions
+from pyomo_llmmec.model.fixed_association import build_fixed_association_nlp, read_point, set_start
+from pyomo_llmmec.units import units_for
+from reference import fastest, references
+
+OPT_RATIO = 0.999  # issue 12: lns reaches 99.9 % of the proven optimum
+
+
+def _check(sc, sol):
+    ev = lm.evaluate(sc, sol)
+    assert ev.feasible, ev.problems
+    h = sol.history
+    acc = h[h["accepted"] == True]["scr"].dropna().to_numpy()  # noqa: E712
+    assert np.all(np.diff(acc) >= -1e-12 * np.abs(acc[:-1])), "the recorded best SCR decreased"
+    assert math.isclose(acc[-1], ev.scr, rel_tol=1e-12)
+    return ev
+
+
+@pytest.mark.parametrize("ref", fastest(2), ids=lambda r: r.id)
+def test_lns_reaches_the_proven_optimum_fast_instances(ref):
+    sc = ref.scenario()
+    sol = lm.solve(sc, "lns")
+    ev = _check(sc, sol)
+    assert ev.scr <= ref.bound * (1 + 1e-6), "an SCR above a proven bound: the evaluator or the bound is wrong"
+    assert ev.scr >= OPT_RATIO * ref.best, f"lns {ev.scr:.6g} < {OPT_RATIO} x proven {ref.best:.6g}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ref", references(proven_only=False), ids=lambda r: r.id)
+def test_lns_reaches_the_proven_optimum_all_instances(ref):
+    sc = ref.scenario()
+    sol = lm.solve(sc, "lns")
+    ev = _check(sc, sol)
+    assert ev.scr <= ref.bound * (1 + 1e-6)
+    assert ev.scr >= OPT_RATIO * ref.best, f"lns {ev.scr:.6g} < {OPT_RATIO} x best known {ref.best:.6g}"
+
+
+def test_lns_is_deterministic_per_seed(toy):
+    a = lm.solve(toy, "lns", seed=3, lns_starts="gucaa", lns_levels=3, lns_rounds=1)
+    b = lm.solve(toy, "lns", seed=3, lns_starts="gucaa", lns_levels=3, lns_rounds=1)
+    assert np.array_equal(a.assignment, b.assignment)
+    assert a.evaluation.scr == b.evaluation.scr
+    _check(toy, a)
+
+
+def test_lns_honours_the_time_limit(paper_default):
+    sol = lm.solve(paper_default, "lns", time_limit=8.0, lns_starts="gucaa")
+    _check(paper_default, sol)
+    assert sol.status in ("time_limit", "local_optimum")
+    if sol.status == "time_limit":
+        assert any("time limit" in w for w in sol.info["warnings"])
+
+
+def test_lns_at_least_its_starts(toy):
+    sol = lm.solve(toy, "lns", lns_starts="gucaa,aauco", lns_levels=3, lns_rounds=1)
+    for name in ("gucaa", "aauco"):
+        assert sol.evaluation.scr >= lm.solve(toy, name).evaluation.scr * (1 - 1e-12)
+
+
+def test_per_server_split_equals_the_joint_model():
+    """With T and y fixed, (3) at a fixed association separates by server: the per-server optima add up
+    to the optimum of the one model over all users (same starts, so the same local optimum)."""
+    sc = lm.generate_scenario(5, 2, seed=2)
+    a = np.array([0, 1, 0, 1, 1])
+    start = lm.equal_split(sc, a)
+    ev = lm.evaluate(sc, start)
+    u = units_for(sc, ev)
+    T = ev.delay * 1.5 / u.seconds
+    ipopt = pyo.SolverFactory("cyipopt")
+    opts = {"tol": 1e-10, "print_level": 0, "sb": "yes"}
+
+    def solve(users):
+        m = build_fixed_association_nlp(sc, u, users, a[users], eps=1e-3)
+        m.y.set_value(ev.scr)
+        m.T_fix.set_value(T)
+        set_start(m, start.phi[users], start.b[users], start.p[users], start.p_server[users], start.f_user[users],
+                  start.f_server[users])
+        res = ipopt.solve(m, options=dict(opts))
+        assert pyo.check_optimal_termination(res)
+        return pyo.value(m.obj), read_point(m)
+
+    joint, _ = solve(np.arange(5))
+    parts = [solve(np.flatnonzero(a == s))[0] for s in range(2)]
+    assert joint == pytest.approx(sum(parts), rel=1e-7)
+
+
+def test_resource_step_not_below_its_start():
+    sc = lm.generate_scenario(4, 2, seed=3)
+    start = lm.equal_split(sc, [0, 1, 1, 0])
+    ev = lm.evaluate(sc, start)
+    import time
+
+    rs = ResourceSearch(sc, SolveOptions(lns_levels=4), PhaseTimer(), time.perf_counter() + 600)
+    out = rs.optimise(Incumbent(start, ev))
+    assert lm.evaluate(sc, out.sol).feasible
+    assert out.scr >= ev.scr
