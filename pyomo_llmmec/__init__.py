@@ -22,6 +22,10 @@ from .units import Units, units_for
 
 __version__ = "0.1.0"
 
+from . import pyomo_solvers as _pyomo_solvers  # noqa: E402  (needs pyomo.opt only)
+
+_pyomo_solvers.register_all()  # SolverFactory('llmmec.dashf'), ... (pyomo_llmmec.pyomo_solvers)
+
 __all__ = [
     "Scenario", "SystemParams", "GeneratorSettings", "generate_scenario", "read_scenario", "write_scenario",
     "Solution", "Evaluation", "evaluate", "read_solution", "write_solution", "initial_point", "equal_split",

@@ -1,7 +1,9 @@
 """The ``llmmec`` command line.
 
 Exit status: 0 success, 1 a solve failed (or a required solver is missing),
-2 bad input (the one-line message names the file, sheet, row and column).
+2 bad input (the one-line message names the file, sheet, row and column),
+130 / 143 interrupted by SIGINT / SIGTERM (one line, no output file; see
+:mod:`pyomo_llmmec.interrupts`).
 """
 
 from __future__ import annotations
@@ -269,6 +271,21 @@ def cmd_compare(args) -> int:
     return EXIT_OK if sols else EXIT_FAILED
 
 
+def cmd_export(args) -> int:
+    from .export import FORMATS, LP_REFUSED, export_model, format_from_path
+    from .io import check_output_path, read_scenario
+
+    fmt = args.format or format_from_path(args.output)
+    if fmt == "lp":
+        raise InputError(LP_REFUSED)
+    check_output_path(args.output, inputs=[args.file], suffixes=())  # before any work: never overwrite the input
+    check_output_path(args.output, suffixes=(FORMATS[fmt][1],))
+    sc = read_scenario(args.file)
+    stats = export_model(sc, args.output, fmt, y=args.y, ratio=args.ratio, inputs=[args.file])
+    print(stats.line())
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -323,6 +340,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true", help="say which method is running")
     c.add_argument("-o", "--output", type=_xlsx_out, help="report workbook: sheet 'compare' and every solution's sheets")
     c.set_defaults(func=cmd_compare)
+
+    x = sub.add_parser("export", help="write the MINLP (3) for other solvers: AMPL .nl, GAMS .gms or BARON .bar (Pyomo's writers)")
+    x.add_argument("file")
+    x.add_argument("--format", choices=("nl", "gms", "bar", "lp"), help="file format (default: from the suffix of -o); "
+                   "lp is refused: (3) is nonlinear")
+    x.add_argument("-o", "--output", required=True, help="file to write (.nl, .gms or .bar)")
+    xy = x.add_mutually_exclusive_group()
+    xy.add_argument("--y", type=float, help="Dinkelbach parameter y of (3) (default: the SCR of Algorithm 1's initial point)")
+    xy.add_argument("--ratio", action="store_true", help="write the ratio form (2) (objective SCR) instead of the Dinkelbach form (3)")
+    x.set_defaults(func=cmd_export)
 
     for extra in _EXTRA_COMMANDS:
         extra(sub)

@@ -99,11 +99,18 @@ def check() -> None:
 
 
 def raise_if_requested(exc: BaseException | None = None) -> None:
-    """In an ``except`` branch: if an interrupt was requested, ``exc`` is its echo — raise :class:`Interrupted` instead."""
+    """In an ``except`` branch: if an interrupt was requested, ``exc`` is its echo — raise :class:`Interrupted` instead.
+
+    Without :func:`handling` (library use), a ``ctypes.ArgumentError`` that wraps a
+    ``KeyboardInterrupt`` (Ctrl-C during a ctypes call's argument conversion) is
+    raised as the ``KeyboardInterrupt`` it is.
+    """
     if requested() is not None:
         if isinstance(exc, Interrupted):
             raise exc
         raise Interrupted(_state.signum) from None
+    if exc is not None and type(exc).__name__ == "ArgumentError" and ": KeyboardInterrupt:" in f": {exc}":
+        raise KeyboardInterrupt from exc
 
 
 def _honour() -> None:

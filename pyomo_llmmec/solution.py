@@ -234,7 +234,7 @@ class Solution:
             "n_users": self.n_users,
             "n_servers": self.n_servers,
         }
-        for k in ("bound", "gap", "iterations", "outer_iterations", "part1_steps", "part2_steps", "seed"):
+        for k in ("bound", "gap", "iterations", "outer_iterations", "part1_steps", "part2_steps", "seed", "moves_tried", "accepted", "nlp_solves"):
             if k in self.info and self.info[k] is not None:
                 out[k] = self.info[k]
         return out

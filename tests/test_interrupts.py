@@ -361,3 +361,13 @@ def test_signals_at_4_points_of_a_mindtpy_run(tmp_path):
         pytest.skip("MindtPy is not available: " + solvers.check_mindtpy().detail)
     outcomes, length = _interrupt_sweep(tmp_path, "mindtpy", DATA / "toy_3x2.xlsx", (0.1, 0.4, 0.7, 0.95))
     assert sum(o[2] == "interrupted" for o in outcomes) >= 2, (length, outcomes)
+
+
+def test_library_use_argument_error_wrapping_ctrl_c_is_a_keyboard_interrupt():
+    """Without the CLI's handlers (a notebook), Ctrl-C during PyNumero's ctypes call is still a KeyboardInterrupt."""
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            raise ctypes.ArgumentError("argument 1: KeyboardInterrupt: ")
+    with pytest.raises(ctypes.ArgumentError):
+        with interrupts.deferred():
+            raise ctypes.ArgumentError("argument 1: TypeError: wrong type")

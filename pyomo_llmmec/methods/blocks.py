@@ -27,7 +27,7 @@ from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
 from ..points import equal_split
 from ..solution import Solution, evaluate
-from .. import interrupts, solvers
+from .. import solvers
 
 log = logging.getLogger(__name__)
 
@@ -384,24 +384,6 @@ class EqualSplitResources:
         return sol, ev
 
 
-_CYIPOPT_LOGGER = "pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver"
-
-
-class _quiet:
-    """Raise a logger's level for a while: Pyomo logs, with its traceback, every exception out of a cyipopt
-    solve; part 2 reports a failed solve in its history and warnings instead (one line)."""
-
-    def __init__(self, name):
-        self.logger = logging.getLogger(name)
-
-    def __enter__(self):
-        self.level = self.logger.level
-        self.logger.setLevel(logging.CRITICAL)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)
-
-
 class FPResources:
     """AO part 2 (MODEL.md §5.2): the quadratic transform (11) and Ipopt on (12), iterated.
 
@@ -456,7 +438,23 @@ class FPResources:
 
         return (ApplicationError, PyNumeroEvaluationError, cyipopt.CyIpoptEvaluationError)
 
+    class _QuietCyipoptLog:
+        """Pyomo logs every exception out of a cyipopt solve with its traceback (at ERROR); part 2 reports a
+        failed solve in its history and warnings instead (one line), so that log is off during the solve."""
+
+        name = "pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver"
+
+        def __enter__(self):
+            self.logger = logging.getLogger(self.name)
+            self.level = self.logger.level
+            self.logger.setLevel(logging.CRITICAL)
+
+        def __exit__(self, *exc):
+            self.logger.setLevel(self.level)
+
     def _solve_once(self):
+        from .. import interrupts
+
         iters = [0]
 
         def callback(*args):
@@ -465,7 +463,7 @@ class FPResources:
 
         # deferred: a signal during the solve only sets the flag (no exception passes through Ipopt's C code);
         # the callback stops Ipopt and Interrupted is raised when the solve returns
-        with self.timer("Ipopt (part 2)"), _quiet(_CYIPOPT_LOGGER), interrupts.deferred():
+        with self.timer("Ipopt (part 2)"), self._QuietCyipoptLog(), interrupts.deferred():
             res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
         self.solves += 1
         self.ipopt_iterations += iters[0]

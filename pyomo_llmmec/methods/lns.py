@@ -289,12 +289,12 @@ class ResourceSearch:
         return best
 
     # -- the whole step ------------------------------------------------------------------
-    def at_level(self, inc: Incumbent, T: float, max_iter: int = 2) -> Incumbent | None:
+    def at_level(self, inc: Incumbent, T: float, max_iter: int | None = None) -> Incumbent | None:
         """G(T): the best SCR with every delay ≤ T — Dinkelbach over y, each step one NLP per server."""
         best = None
         y = inc.scr
         warm = inc.sol
-        for _ in range(max_iter):
+        for _ in range(self.o.lns_level_dinkelbach if max_iter is None else max_iter):
             pt = self.level_point(inc, T, y, warm)
             if pt is None:
                 break
@@ -464,6 +464,7 @@ class LNS:
         """First-improvement descent over moves and swaps; at a local optimum, other delay levels."""
         while True:
             improved = False
+            scored = []  # (candidate SCR, candidate) of the moves that did not improve at the incumbent's (T, y)
             for factor in self.o.lns_move_levels_factors():
                 T = inc.ev.delay * factor
                 base = inc.sol if factor == 1.0 else self.rs.level_point(inc, T, inc.scr)
@@ -474,14 +475,43 @@ class LNS:
                         continue
                     self.moves_tried += 1
                     cand = self._try(inc, kind, users, targets, T, base)
+                    if cand is None:  # infeasible at this T: it may need another delay level
+                        scored.append((-math.inf, self.moves_tried, kind, (users, targets)))
+                    elif cand.scr <= inc.scr * (1 + 1e-7):
+                        scored.append((cand.scr, self.moves_tried, kind, cand))
                     if cand is not None and cand.scr > inc.scr * (1 + 1e-7):
-                        inc = self.rs.multistart_polish(cand)
+                        inc = self.rs.optimise(cand) if self.o.lns_full_step else self.rs.multistart_polish(cand)
                         self._offer(inc, kind)
                         improved = True
                         break
                 if improved:
                     break
             if not improved:
+                # no move pays at the incumbent's (T, y); scoring at a fixed T is myopic (the neighbour may need another
+                # delay level), so the lns_deep best-scored neighbours get the full resource step
+                scored.sort(key=lambda t: (-t[0], t[1]))
+                for _scr, _k, kind, cand in scored[: self.o.lns_deep]:
+                    if not isinstance(cand, Incumbent):  # from the equal split of the neighbour's association
+                        users, targets = cand
+                        a = inc.sol.assignment.copy()
+                        a[list(users)] = targets
+                        s = equal_split(self.sc, a, phi=inc.sol.phi)
+                        with self.timer("evaluation"):
+                            ev = evaluate(self.sc, s, attach=False)
+                        if not ev.feasible:
+                            continue
+                        cand = Incumbent(s, ev)
+                    key = tuple(int(v) for v in cand.sol.assignment)
+                    if key in self.rs.optimised:
+                        continue
+                    full = self.rs.optimise(cand)
+                    if full.scr > inc.scr * (1 + 1e-7):
+                        inc = full
+                        self._offer(inc, f"{kind} (deep)")
+                        improved = True
+                        break
+                if improved:
+                    continue
                 # a local optimum of both neighbourhoods: the full resource step once more, and go on if it gained
                 full = self.rs.optimise(inc)
                 if full.scr <= inc.scr * (1 + 1e-7):
@@ -501,7 +531,8 @@ class LNS:
         start = equal_split(sc, a, phi=inc.sol.phi)
         with self.timer("evaluation"):
             ev = evaluate(sc, start, attach=False)
-        return self.rs.multistart_polish(Incumbent(start, ev))
+        start = Incumbent(start, ev)
+        return self.rs.optimise(start) if self.o.lns_full_step else self.rs.multistart_polish(start)
 
     # -- the driver ---------------------------------------------------------------------
     def run(self, starts: list[tuple[str, Solution]]) -> Solution:
@@ -530,7 +561,10 @@ class LNS:
                     ev = evaluate(self.sc, s, attach=False)
                 if not ev.feasible:
                     continue
-                inc = self.rs.multistart_polish(Incumbent(s, ev))  # the full step runs at the local optimum
+                inc = Incumbent(s, ev)
+                # the starts' associations are the most promising ones: the full step for each (the joint polish
+                # alone can undervalue an association by half: it finds the wrong delay level)
+                inc = self.rs.optimise(inc) if self.o.lns_full_step else self.rs.multistart_polish(inc)
                 self._offer(inc, f"start: {name}")
             if self.best is None:
                 raise SolveFailed("lns: no feasible start point", status="no_start")
@@ -557,7 +591,7 @@ class LNS:
         info = {
             "moves_tried": self.moves_tried, "accepted": self.accepted, "nlp_solves": self.rs.solves,
             "nlp_not_optimal": self.rs.nonoptimal, "times": dict(self.timer.seconds), "warnings": [],
-            "nlp_evaluation_errors": len(self.rs.evaluation_errors),
+            "nlp_evaluation_errors": len(self.rs.evaluation_errors), "seed": self.o.seed,
         }
         if status == "time_limit":
             info["warnings"].append(f"time limit of {self.o.time_limit:g} s reached; the best point so far is returned")

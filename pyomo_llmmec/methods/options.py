@@ -54,6 +54,10 @@ class SolveOptions:
                            "at most 0.01/N (a larger floor than the full model's keeps φ·(1/r) away from 0/0, where Ipopt fails)", positive=True)
     lns_move_levels: str = opt("1", "method 'lns': delay levels (factors of the incumbent's T, comma-separated) at which moves are scored; "
                                "later factors are tried only at a local optimum of the earlier ones")
+    lns_full_step: bool = opt(True, "method 'lns': every accepted move and every destroy/repair goes through the full resource step "
+                              "(delay-level continuation); False: the joint polish only (faster, weaker)")
+    lns_deep: int = opt(3, "method 'lns': at a local optimum, this many best-scored non-improving neighbours get the full resource step", nonneg=True, integer=True)
+    lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
     lns_pattern_users: int = opt(0, "method 'lns': a server NLP with up to this many users is started from every 0/1 pattern of φ", nonneg=True, integer=True)
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
