@@ -55,3 +55,26 @@ def test_global_reaches_its_recorded_optimum(ref):
 @pytest.mark.parametrize("ref", [r for r in references() if (r.n, r.m) in ((3, 2), (4, 2))], ids=lambda r: r.id)
 def test_global_reaches_its_recorded_optimum_all(ref):
     _global_reaches(ref)
+
+
+def test_stored_points_are_feasible_and_refute_what_they_beat():
+    """The stored points of benchmarks/results/lns_solutions/ are feasible for (3); one that beats a bound that
+    global reported as proven turns that row into an unproven one (the reference never trusts a refuted proof)."""
+    import pandas as pd
+
+    from reference import CSV, STORED, references, stored_point
+
+    rows = pd.read_csv(CSV)
+    refs = {(r.n, r.m, r.seed): r for r in references(proven_only=False)}
+    files = sorted(STORED.glob("lns_*.xlsx"))
+    assert files, "no stored points"
+    for f in files:
+        size, seed = f.stem.split("_")[1], int(f.stem.split("_s")[1])  # lns_<n>x<m>_s<seed>
+        n, m = (int(v) for v in size.split("x"))
+        sol, ev = stored_point(n, m, seed)
+        assert ev.feasible, (f.name, ev.problems)
+        row = rows[(rows.n == n) & (rows.m == m) & (rows.seed == seed)].iloc[0]
+        ref = refs[(n, m, seed)]
+        assert ref.best >= ev.scr
+        if ev.scr > row.bound * (1 + 1e-6):
+            assert not ref.proven

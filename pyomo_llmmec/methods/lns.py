@@ -41,7 +41,7 @@ from cyipopt import CyIpoptEvaluationError
 from pyomo.contrib.pynumero.exceptions import PyNumeroEvaluationError
 from pyomo.opt import TerminationCondition
 
-from .. import physics, solvers
+from .. import interrupts, physics, solvers
 from ..errors import SolveFailed
 from ..model.fixed_association import build_fixed_association_nlp, read_point, set_start
 from ..model.full import positive_floor
@@ -120,12 +120,14 @@ class ResourceSearch:
             with self.timer(phase):
                 res = self.ipopt.solve(model, options=opts, load_solutions=True)
         except (PyNumeroEvaluationError, CyIpoptEvaluationError) as exc:
+            interrupts.check()  # an interrupt that surfaced as a solver error is an interrupt
             # a start at which the NLP cannot be evaluated (e.g. a link rate that underflows): a failed start,
             # counted; the caller keeps only points the evaluator accepts
             self.solves += 1
             self.nonoptimal += 1
             self.evaluation_errors.append(f"{type(exc).__name__}: {exc}")
             return False
+        interrupts.check()  # a signal swallowed inside Ipopt's callbacks still stops the search
         self.solves += 1
         ok = res.solver.termination_condition in _OK
         if not ok:
