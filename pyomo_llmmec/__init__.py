@@ -13,6 +13,20 @@ Typical use::
     print(sol.scr)
 """
 
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] or "") == "llmmec":  # the command line: a signal during the imports below
+    # (pandas, Pyomo: ~0.3 s) ends the run with one line and 128 + signum, like a signal later on
+    # (pyomo_llmmec.interrupts takes over once the command runs)
+    def _early_signal(signum, frame):
+        _sys.stderr.write(f"interrupted ({_signal.Signals(signum).name})\n")
+        _os._exit(128 + signum)
+
+    for _sig in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(_sig, _early_signal)
+
 from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
 from .io import read_scenario, read_solution, write_scenario, write_solution
 from .points import equal_split, initial_point

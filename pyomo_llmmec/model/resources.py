@@ -31,6 +31,7 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 
+from ..errors import SolveFailed
 from ..units import Units, units_for
 
 LN2 = math.log(2.0)
@@ -178,10 +179,17 @@ def set_point(m, scenario, solution, evaluation, y: float) -> None:
         r_up0, r_dn0 = pyo.value(m.rate_up[n]), pyo.value(m.rate_dn[n])
         m.p_0[n].set_value(p0)
         m.P_0[n].set_value(P0)
-        m.rup_0[n].set_value(r_up0)
-        m.rdn_0[n].set_value(r_dn0)
-        m.E2_0[n].set_value(p0 * float(s.phi[n]) * pyo.value(m.bits[n]) / r_up0)
-        m.E4_0[n].set_value(P0 * (1 - float(s.phi[n])) * pyo.value(m.bits[n]) / r_dn0)
+        up_work, dn_work = float(s.phi[n]), 1.0 - float(s.phi[n])
+        for work, r, link in ((up_work, r_up0, "uplink"), (dn_work, r_dn0, "downlink")):
+            if work > 0 and not (r > 0 and math.isfinite(r)):
+                # log(1 + x) in the model is 0 for x below float64's resolution (the evaluator uses log1p)
+                raise SolveFailed(f"part 2: the {link} rate of user {scenario.user_ids[n]!r} is {r:.3g} in the model "
+                                  "(its SNR is below float64's resolution); this pair cannot be optimised", status="numerics")
+        # a term without work has no energy: a neutral anchor (1) instead of 0/0
+        m.rup_0[n].set_value(r_up0 if up_work > 0 else 1.0)
+        m.rdn_0[n].set_value(r_dn0 if dn_work > 0 else 1.0)
+        m.E2_0[n].set_value(p0 * up_work * pyo.value(m.bits[n]) / r_up0 if up_work > 0 else 0.0)
+        m.E4_0[n].set_value(P0 * dn_work * pyo.value(m.bits[n]) / r_dn0 if dn_work > 0 else 0.0)
     ref = units_for(scenario, ev)
     m.t_unit.set_value(ref.seconds)
     m.obj_unit.set_value(ref.objective)
