@@ -30,7 +30,6 @@ improvement.  The result is deterministic for a given ``seed``; with a
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -84,7 +83,7 @@ class ResourceSearch:
         self._server_models: dict = {}
         self._joint_models: dict = {}
         self.min_delay = self._min_delay()
-        self._polished: dict = {}  # association -> best point of multistart_polish
+        self.polished: dict = {}  # association -> best point of multistart_polish
         self.optimised: dict = {}  # association -> result of the full step
         self.solves = 0
         self.nonoptimal = 0
@@ -111,11 +110,9 @@ class ResourceSearch:
         if time.perf_counter() > self.deadline:
             raise OutOfTime
 
-    def _solve(self, model, phase, warm=False):
+    def _solve(self, model, phase):
         self._check_time()
         opts = dict(self.ipopt_options)
-        if warm and self.o.lns_warm_ipopt:  # start at the given point: do not push it off active bounds
-            opts.update(bound_push=1e-9, bound_frac=1e-9, mu_init=1e-6)
         try:
             with self.timer(phase):
                 res = self.ipopt.solve(model, options=opts, load_solutions=True)
@@ -150,10 +147,9 @@ class ResourceSearch:
         m.t_unit.set_value(ref.seconds)
         m.obj_unit.set_value(ref.objective)
 
-    def _phi_patterns(self, k):
-        """Starting φ of the cold starts: every 0/1 pattern for up to ``lns_pattern_users`` users, else 0, ½, 1."""
-        if k <= self.o.lns_pattern_users:
-            return [np.array(bits, dtype=float) for bits in itertools.product((0.0, 1.0), repeat=k)]
+    @staticmethod
+    def _phi_patterns(k):
+        """Starting φ of the cold starts: ½, 0 and 1 for every user."""
         return [np.full(k, 0.5), np.zeros(k), np.ones(k)]
 
     # -- one server at a fixed delay level -------------------------------------------
@@ -188,7 +184,7 @@ class ResourceSearch:
             if best is not None and not is_warm and not self.o.lns_cold_always:
                 break  # the warm start gave a point: cold starts only where it fails
             set_start(m, *st)
-            self._solve(m, "Ipopt (server NLP)", warm=is_warm)
+            self._solve(m, "Ipopt (server NLP)")
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = base.copy(evaluation=None)
             cand.assignment = cand.assignment.copy()
@@ -239,7 +235,7 @@ class ResourceSearch:
             m.y.set_value(inc.scr)
             s = inc.sol
             set_start(m, s.phi, s.b, s.p, s.p_server, s.f_user, s.f_server, inc.ev.delay)
-            self._solve(m, "Ipopt (joint NLP)", warm=True)
+            self._solve(m, "Ipopt (joint NLP)")
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = s.copy(phi=phi, b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
             with self.timer("evaluation"):
@@ -268,13 +264,13 @@ class ResourceSearch:
         Memoised per association: a second call for an association already polished
         returns the better of the stored result and ``inc`` polished once more."""
         key = tuple(int(v) for v in inc.sol.assignment)
-        known = self._polished.get(key)
+        known = self.polished.get(key)
         if known is not None:
             best = self.polish(inc) if inc.scr > known.scr else known
-            self._polished[key] = best
+            self.polished[key] = best
             return best
         best = self._multistart(inc)
-        self._polished[key] = best
+        self.polished[key] = best
         return best
 
     def _multistart(self, inc: Incumbent) -> Incumbent:
@@ -406,6 +402,7 @@ class LNS:
         if better:
             self.best = inc
             self.accepted += 1
+            self.say(f"[lns] {step}: SCR {inc.scr:.6g} after {self.moves_tried} moves, {time.perf_counter() - self.t0:.1f} s")
         self._record(step, inc.scr, better)
         return better
 
@@ -454,13 +451,13 @@ class LNS:
         """The candidate's association went through the joint polish already and was not better."""
         a = inc.sol.assignment.copy()
         a[list(users)] = targets
-        known = self.rs._polished.get(tuple(int(v) for v in a))
+        known = self.rs.polished.get(tuple(int(v) for v in a))
         return known is not None and known.scr <= inc.scr
 
     def _all_explored(self) -> bool:
         """Every association of a small network has been polished (M^N of them)."""
         N, M = self.sc.n_users, self.sc.n_servers
-        return N * math.log(M) < math.log(1e6) and len(self.rs._polished) >= M**N
+        return N * math.log(M) < math.log(1e6) and len(self.rs.polished) >= M**N
 
     def local_search(self, inc: Incumbent) -> Incumbent:
         """First-improvement descent over moves and swaps; at a local optimum, other delay levels."""

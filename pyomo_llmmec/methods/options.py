@@ -47,7 +47,6 @@ class SolveOptions:
     # lns (issue 12)
     lns_starts: str = opt("dashf,gucaa,aauco", "method 'lns': the methods whose points start the search (comma-separated)")
     lns_levels: int = opt(9, "method 'lns': delay levels T scanned per Dinkelbach step of the resource search", positive=True, integer=True)
-    lns_warm_ipopt: bool = opt(False, "method 'lns': warm Ipopt starts keep the start on its active bounds (bound_push 1e-9, mu_init 1e-6)")
     lns_cold_always: bool = opt(False, "method 'lns': solve each server NLP from the cold starts too, not only where the warm start fails")
     lns_ipopt_max_iter: int = opt(300, "method 'lns': Ipopt's iteration limit per NLP (its NLPs converge in tens of iterations; a solve that runs on is a start that failed)", positive=True, integer=True)
     lns_floor: float = opt(1e-3, "method 'lns': lower bound of every resource as a fraction of its budget in the lns NLPs, "
@@ -59,7 +58,6 @@ class SolveOptions:
     lns_deep: int = opt(3, "method 'lns': at a local optimum, this many best-scored non-improving neighbours get the full resource step", nonneg=True, integer=True)
     lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
-    lns_pattern_users: int = opt(0, "method 'lns': a server NLP with up to this many users is started from every 0/1 pattern of φ", nonneg=True, integer=True)
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
     lns_destroy: float = opt(0.3, "method 'lns': users reassigned by one destroy/repair (a fraction of N if < 1, else a count)", positive=True)
     lns_max_candidates: int = opt(100000, "method 'lns': moves and swaps scored per neighbourhood scan (a seeded random sample when more)", positive=True, integer=True)
