@@ -28,10 +28,12 @@ if _os.path.basename(_sys.argv[0] or "") == "llmmec":  # the command line: a sig
         _signal.signal(_sig, _early_signal)
 
 from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
+from .evaluator import Evaluation, evaluate
 from .io import read_scenario, read_solution, write_scenario, write_solution
 from .points import equal_split, initial_point
+from .plot import plot_solution
 from .scenario import GeneratorSettings, Scenario, SystemParams, generate_scenario
-from .solution import Evaluation, Solution, evaluate
+from .solution import Solution
 from .units import Units, units_for
 
 __version__ = "0.1.0"
@@ -43,7 +45,7 @@ _pyomo_solvers.register_all()  # SolverFactory('llmmec.dashf'), ... (pyomo_llmme
 __all__ = [
     "Scenario", "SystemParams", "GeneratorSettings", "generate_scenario", "read_scenario", "write_scenario",
     "Solution", "Evaluation", "evaluate", "read_solution", "write_solution", "initial_point", "equal_split",
-    "Units", "units_for", "InputError", "LLMMECError", "SolveFailed", "SolverUnavailable", "__version__",
+    "plot_solution", "Units", "units_for", "InputError", "LLMMECError", "SolveFailed", "SolverUnavailable", "__version__",
 ]
 
 

@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 from . import interrupts
+from .cliargs import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from .cliargs import nonneg_int as _nonneg_int
+from .cliargs import positive_float as _positive_float
+from .cliargs import positive_int as _positive_int
 from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,36 +31,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_INPUT)
-
-
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{s!r} must be at least 1")
-    return v
-
-
-def _nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{s!r} must be >= 0")
-    return v
-
-
-def _positive_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{s!r} must be > 0")
-    return v
 
 
 def _xlsx_out(s):
@@ -140,6 +112,10 @@ def _print_summary(sol, file=None):
         rows.append(("search", f"{info['moves_tried']} moves tried, {info['accepted']} improvements, {info['nlp_solves']} NLP solves"))
     if info.get("bound") is not None:
         rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g})"))
+    if info.get("solver_choice"):  # method global: which MINLP solver(s) ran
+        ran = [f"{n} ({info.get(f'{n}_solves', 0)} solves, {info.get(f'{n}_seconds', 0.0):.1f} s)" for n in info["solver"].split("+") if n != "none"]
+        rows.append(("global solver", f"{' + '.join(ran) or 'none'}; asked: {info['solver_choice']}"
+                     + (f"; {info['refuted']} refuted bound(s) re-solved" if info.get("refuted") else "")))
     rows.append(("users per server", " ".join(str(k) for k in sol.loads)))
     rows.append(("wall time (s)", f"{sol.wall_s:.3f}"))
     w = max(len(k) for k, _ in rows)
@@ -172,7 +148,7 @@ def cmd_solve(args) -> int:
     if args.output:
         check_output_path(args.output, inputs=[args.file])  # before any work: never overwrite the input
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start") if getattr(args, k, None) is not None}
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver") if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
     elif sys.stderr.isatty():
@@ -205,7 +181,7 @@ def _stored_number(v):
 
 def cmd_evaluate(args) -> int:
     from .io import read_scenario, read_solution
-    from .solution import evaluate
+    from .evaluator import evaluate
 
     sc = read_scenario(args.scenario)
     sol = read_solution(args.solution, sc)
@@ -249,16 +225,25 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, format_table, parse_methods, report_sheets
+    from .compare import StatusLine, compare, format_table, parse_methods, report_sheets
     from .io import check_output_path, read_scenario, write_sheets
 
     methods = parse_methods(args.methods)  # bad names: exit 2 before any solving
     if args.output:
         check_output_path(args.output, inputs=[args.file])  # before any solving: never overwrite the input
+    if args.html:
+        check_output_path(args.html, inputs=[args.file, args.output], suffixes=(".html", ".htm"))
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start") if getattr(args, k, None) is not None}
-    say = (lambda name: print(f"running {name} ...", file=sys.stderr)) if args.verbose else None
-    df, sols = compare(sc, methods, progress=say, **opts)
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start", "solver") if getattr(args, k, None) is not None}
+    if args.verbose:
+        say = lambda name: print(f"running {name} ...", file=sys.stderr)  # noqa: E731
+    else:  # on a terminal: one status line naming the running method; silent when piped or with --quiet
+        say = StatusLine(methods, sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    try:
+        df, sols = compare(sc, methods, progress=say, **opts)
+    finally:
+        if isinstance(say, StatusLine):
+            say.close()
     interrupts.finishing()  # the table is complete: a signal from now on does not stop the report and the write
     def report():
         print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts.get('time_limit', 60.0):g} s per method")
@@ -268,7 +253,27 @@ def cmd_compare(args) -> int:
     if args.output:
         write_sheets(args.output, report_sheets(df, sols, sc))
         print(f"wrote {args.output}")
+    if args.html:
+        from .report_html import write_html_report
+
+        write_html_report(df, sols, sc, args.html, inputs=[args.file], source=args.file)
+        print(f"wrote {args.html}")
     return EXIT_OK if sols else EXIT_FAILED
+
+
+def cmd_plot(args) -> int:
+    from .io import check_output_path, read_scenario, read_solution
+    from .plot import check_panels, plot_solution, save_figure
+
+    panels = check_panels(args.panel or ("map", "shares", "delays", "trace"))
+    out = args.output or str(Path(args.solution).with_suffix(".png"))
+    check_output_path(out, inputs=[args.solution, args.scenario], suffixes=(".png", ".svg", ".pdf"))  # before any work
+    sc = read_scenario(args.scenario)
+    sol = read_solution(args.solution, sc)
+    fig = plot_solution(sol, sc, panels)
+    save_figure(fig, out)
+    print(f"wrote {out}: {', '.join(panels)} of {args.solution} ({sc.n_users} users, {sc.n_servers} servers)")
+    return EXIT_OK
 
 
 def cmd_export(args) -> int:
@@ -315,12 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve a scenario and write the solution workbook")
     s.add_argument("file")
     s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
-    s.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver (dashf, aauco): sdr (paper), milp (HiGHS, exact), gurobi (exact MIQCP), auto (default)")
+    s.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver (dashf, aauco): sdr (paper), milp (HiGHS, exact), gap (P1 by delay level, large networks), gurobi (exact MIQCP), auto (default)")
     s.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
     s.add_argument("--max-iter", type=_positive_int, dest="max_iter", help="outer iteration limit")
     s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds (global, mindtpy: default 600)")
     s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
     s.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (Algorithm 1 line 1, default) or equal (equal split)")
+    s.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip (no size limit) or auto (default: Gurobi where the model fits its licence, else SCIP)")
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
     s.set_defaults(func=cmd_solve)
@@ -337,8 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver of dashf and aauco")
     c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
     c.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (default) or equal")
-    c.add_argument("-v", "--verbose", action="store_true", help="say which method is running")
+    c.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip or auto (default)")
+    cv = c.add_mutually_exclusive_group()
+    cv.add_argument("-v", "--verbose", action="store_true", help="say which method is running, one line each")
+    cv.add_argument("-q", "--quiet", action="store_true", help="no status line on a terminal")
     c.add_argument("-o", "--output", type=_xlsx_out, help="report workbook: sheet 'compare' and every solution's sheets")
+    c.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report (table, SCR chart, "
+                   "each method's map and trace, scenario, versions)")
     c.set_defaults(func=cmd_compare)
 
     x = sub.add_parser("export", help="write the MINLP (3) for other solvers: AMPL .nl, GAMS .gms or BARON .bar (Pyomo's writers)")
@@ -351,12 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     xy.add_argument("--ratio", action="store_true", help="write the ratio form (2) (objective SCR) instead of the Dinkelbach form (3)")
     x.set_defaults(func=cmd_export)
 
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    pl = sub.add_parser("plot", help="draw a solution workbook: network map, resource shares, delays, SCR trace")
+    pl.add_argument("solution", help="solution workbook (llmmec solve -o)")
+    pl.add_argument("--scenario", required=True, help="the scenario workbook the solution is for")
+    pl.add_argument("--panel", action="append", choices=("map", "shares", "delays", "trace"),
+                    help="draw only this panel (repeatable; default: all four)")
+    pl.add_argument("-o", "--output", help="figure to write: .png, .svg or .pdf (default: SOLUTION with suffix .png)")
+    pl.set_defaults(func=cmd_plot)
+
+    from .experiments.cli import add_experiment_command
+
+    add_experiment_command(sub)  # 'llmmec experiment'
     return p
-
-
-_EXTRA_COMMANDS: list = []
 
 
 def _interrupted(exc=None) -> int:
@@ -442,9 +459,5 @@ def main(argv=None) -> int:
             return _interrupted(exc)
 
 
-from .experiments import cli as _experiments_cli  # noqa: E402,F401  (registers 'llmmec experiment')
-
-if __name__ == "__main__":  # `python -m pyomo_llmmec.cli`: run the package's module, where commands registered
-    from pyomo_llmmec.cli import main as _main
-
-    raise SystemExit(_main())
+if __name__ == "__main__":  # `python -m pyomo_llmmec.cli`
+    raise SystemExit(main())

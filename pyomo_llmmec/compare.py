@@ -72,6 +72,31 @@ def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, **options):
     return df, sols
 
 
+class StatusLine:
+    """``llmmec compare`` on a terminal: one line, rewritten in place, naming the method that runs.
+
+    ``status(name)`` is the ``progress`` callback of :func:`compare`; it shows
+    ``compare: running lns (2/7), 12 s so far``.  :meth:`close` clears the line.
+    """
+
+    def __init__(self, methods, stream):
+        self.n, self.i, self.stream, self.t0 = len(methods), 0, stream, time.perf_counter()
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: the status is informative only
+            pass
+
+    def __call__(self, name: str) -> None:
+        self.i += 1
+        self._write(f"compare: running {name} ({self.i}/{self.n}), {time.perf_counter() - self.t0:.0f} s so far")
+
+    def close(self) -> None:
+        self._write("")
+
+
 def format_table(df: pd.DataFrame) -> str:
     """The table as aligned text (what ``llmmec compare`` prints)."""
 

@@ -20,6 +20,7 @@ import pandas as pd
 from .errors import InputError, OutputError
 from .schema import SOLUTION_LINK_COLUMNS, SOLUTION_USER_COLUMNS
 from .solution import Solution
+from .status import Status
 from .validation import (
     REQUIRED_SCENARIO_SHEETS,
     check_columns_present,
@@ -396,15 +397,12 @@ def solution_sheets(solution: Solution, scenario=None) -> dict[str, pd.DataFrame
     """The sheets of the solution workbook as DataFrames."""
     s = solution
     if scenario is not None and s.evaluation is None:
-        from .solution import evaluate
+        from .evaluator import evaluate
 
         evaluate(scenario, s)
     summary = pd.DataFrame({"metric": list(s.summary().keys()), "value": [_cell(v) for v in s.summary().values()]})
-    servers = [s.server_ids[j] for j in s.assignment]
-    users = pd.DataFrame({"user": list(s.user_ids), "server": servers, "phi": s.phi, "p_w": s.p, "f_flops": s.f_user})
-    links = pd.DataFrame(
-        {"user": list(s.user_ids), "server": servers, "bandwidth_hz": s.b, "p_server_w": s.p_server, "f_server_flops": s.f_server}
-    )
+    users = s.users_frame()
+    links = s.links_frame(evaluation=False)
     if s.evaluation is not None:
         ev = s.evaluation.frame()
         links = pd.concat([links, ev.map(lambda v: v if np.isfinite(v) else "inf")], axis=1)
@@ -481,6 +479,10 @@ def read_solution(path, scenario) -> Solution:
         summ = {str(r["metric"]).strip(): r["value"] for _, r in sheets["summary"].iterrows() if not is_empty(r["metric"])}
         method = str(summ.get("method", method)) if not is_empty(summ.get("method")) else method
         status = str(summ.get("status", status)) if not is_empty(summ.get("status")) else status
+        try:
+            status = Status.parse(status)  # one vocabulary (pyomo_llmmec.status); older spellings mapped
+        except ValueError as exc:
+            raise InputError(f"row 'status': {exc}", path=path, sheet="summary", column="value") from None
         try:
             wall = float(summ.get("wall_s", 0.0))
             wall = wall if math.isfinite(wall) else 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .solution import Solution
+from .status import Status
 
 
 def round_robin(n_users: int, n_servers: int) -> np.ndarray:
@@ -31,7 +32,7 @@ def initial_point(scenario, assignment=None) -> Solution:
         p_server=scenario.server_p_max_w[a] / n,
         f_server=scenario.server_f_max_flops[a] / n,
         method="initial",
-        status="ok",
+        status=Status.EVALUATED,
     )
 
 
@@ -50,5 +51,5 @@ def equal_split(scenario, assignment, phi=None) -> Solution:
         b=scenario.bandwidth_hz[a] / k,
         p_server=scenario.server_p_max_w[a] / k,
         f_server=scenario.server_f_max_flops[a] / k,
-        status="ok",
+        status=Status.EVALUATED,
     )

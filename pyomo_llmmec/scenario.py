@@ -16,6 +16,7 @@ import pandas as pd
 
 from .errors import InputError
 from .schema import CHANNEL_COLUMNS, SYSTEM_PARAMETERS
+from .validation import check_scenario_arrays, scenario_fields_from_frames
 
 _GAIN_MIN = next(f for f in CHANNEL_COLUMNS if f.name == "gain").supported[0]
 
@@ -196,8 +197,6 @@ class Scenario:
             if isinstance(cur, np.ndarray) and np.ndim(v) == 0:
                 changes[k] = np.full(cur.shape, float(v))
         new = dataclasses.replace(self, **changes)
-        from .validation import check_scenario_arrays
-
         check_scenario_arrays(new)
         return new
 
@@ -222,9 +221,8 @@ class Scenario:
     @classmethod
     def from_frames(cls, system, users, servers, channels, *, name="scenario", path=None) -> "Scenario":
         """Validate the four sheets (as read from a workbook) and build a Scenario."""
-        from .validation import build_scenario_from_frames
-
-        return build_scenario_from_frames(system, users, servers, channels, name=name, path=path)
+        fields = scenario_fields_from_frames(system, users, servers, channels, name=name, path=path)
+        return cls(system=SystemParams(**fields.pop("system")), **fields)
 
 
 # ------------------------------------------------------------------------------
@@ -314,7 +312,5 @@ def generate_scenario(n_users: int = 10, n_servers: int = 2, seed: int = 0, name
         server_xy=server_xy,
         name=name or f"generated_{n_users}x{n_servers}_seed{seed}",
     )
-    from .validation import check_scenario_arrays
-
     check_scenario_arrays(sc)
     return sc

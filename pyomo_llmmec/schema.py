@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .status import Status
+
 
 @dataclass(frozen=True)
 class Field:
@@ -164,7 +166,7 @@ SUMMARY_METRICS: tuple[Field, ...] = (
     Field("delay_s", "s", "T_total: the actual maximum delay over users"),
     Field("energy_j", "J", "E_total"),
     Field("method", "-", "method that produced the solution", kind="id"),
-    Field("status", "-", "ok | time_limit | iteration_limit | ... (see docs)", kind="id"),
+    Field("status", "-", "how the method ended, one of: " + ", ".join(s.value for s in Status), kind="id"),
     Field("wall_s", "s", "wall-clock time of the solve"),
 )
 
@@ -263,7 +265,9 @@ def markdown_tables() -> str:
         "",
         "One row per recorded step: `iteration`, `step`, `scr` (the incumbent's SCR after the step, "
         "never decreasing), `candidate_scr` (the SCR of the point the step proposed), `accepted`, "
-        "`objective` (the Dinkelbach objective of the step's block), `inner_iterations`, `status`, `seconds`.",
+        "`objective` (the Dinkelbach objective of the step's block), `inner_iterations`, `status`, `seconds`. "
+        "Methods add their own columns, e.g. DASHF's part-2 rows `drop` (the relative SCR drop a block proposed) and "
+        "`repair` (the largest relative change made when Ipopt's point was moved into the bounds and budgets; 0: none).",
         "",
     ]
     return "\n".join(out)

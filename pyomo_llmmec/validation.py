@@ -2,7 +2,7 @@
 
 Each rule raises :class:`~pyomo_llmmec.errors.InputError` naming the file,
 sheet, Excel row (header = row 1) and column it rejects.  The rules work on the
-raw sheets of a workbook (``build_scenario_from_frames``) and on a Scenario
+raw sheets of a workbook (``scenario_fields_from_frames``) and on a Scenario
 built in code (``check_scenario_arrays``).
 
 Numbers are checked against the schema twice (``pyomo_llmmec.schema.Field``):
@@ -280,10 +280,12 @@ def _positions(tab: dict):
     return None
 
 
-def build_scenario_from_frames(system, users, servers, channels, *, name="scenario", path=None):
-    """Run every rule on the four raw sheets and build the Scenario."""
-    from .scenario import Scenario, SystemParams
+def scenario_fields_from_frames(system, users, servers, channels, *, name="scenario", path=None) -> dict:
+    """Run every rule on the four raw sheets; return the keyword arguments of ``Scenario``.
 
+    ``fields["system"]`` is the dict of :class:`~pyomo_llmmec.scenario.SystemParams` values;
+    :meth:`Scenario.from_frames <pyomo_llmmec.scenario.Scenario.from_frames>` builds both
+    (this module does not import :mod:`pyomo_llmmec.scenario`, which imports it)."""
     sys_rows: dict = {}
     sys_vals = parse_system(drop_empty_rows(system), path, sys_rows)
     frames = {"users": users, "servers": servers, "channels": channels}
@@ -307,7 +309,7 @@ def build_scenario_from_frames(system, users, servers, channels, *, name="scenar
         for f in fields:
             if f.kind != "id" and f.name in tabs[sheet]:
                 check_plausible(tabs[sheet][f.name], rows[sheet], f, path=path, sheet=sheet, column=f.name)
-    return Scenario(
+    return dict(
         user_ids=tuple(u["user"]),
         server_ids=tuple(s["server"]),
         adapter_params=u["adapter_params"],
@@ -322,7 +324,7 @@ def build_scenario_from_frames(system, users, servers, channels, *, name="scenar
         server_kappa=s["kappa"],
         server_epochs=s["epochs"],
         gain=gain,
-        system=SystemParams(**sys_vals),
+        system=dict(sys_vals),
         user_xy=_positions(u),
         server_xy=_positions(s),
         name=name,

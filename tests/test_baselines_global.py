@@ -106,8 +106,8 @@ def test_global_beyond_licence_is_a_clear_failure():
     if not solvers.gurobi_size_limited():
         pytest.skip("Gurobi has a full licence here")
     sc = lm.generate_scenario(20, 3, seed=0)
-    with pytest.raises(SolverUnavailable, match="2000"):
-        lm.solve(sc, method="global", warm_start=False, time_limit=30)
+    with pytest.raises(SolverUnavailable, match="200 variables for nonconvex quadratic or general nonlinear"):
+        lm.solve(sc, method="global", solver="gurobi", warm_start=False, time_limit=30)
 
 
 @needs_mindtpy
@@ -171,46 +171,80 @@ def test_compare_failed_method_is_a_row(data_dir, monkeypatch, capsys):
     assert "global" in out and "Gurobi is not usable: test" in out and "unavailable" in out
 
 
-@needs_gurobi
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect of method 'global' (issue 13): on this machine since 2026-12-02 (also on the last landed commit "
-    "ad6737e, which passed CI before) a price-split bound comes out 2.2e-7 (1.4e-6 relative) below a feasible value; "
-    "lns also beat global's 'proven' bound on (6,2) s4 by 0.6 %. Kept visible (xfail, not skipped) until the "
-    "cross-check of issue 13 finds the root cause"))
-def test_price_split_bound_is_valid(toy):
-    """Σ_m max_{T∈[Ta,Tb]} (V_m(T) − c_m T) bounds max_T Σ_m V_m(T) − c T for any prices c_m ≥ 0 summing to c."""
+needs_scip = pytest.mark.skipif(not solvers.available("scip"), reason="SCIP is not usable here (llmmec doctor)")
+
+
+def _combined(sc, a, groups, points):
+    """The per-server points of one delay level together, made strictly feasible for (3): a solver's point may
+    exceed a budget by its feasibility tolerance (and the evaluator accepts 1e-6, MODEL.md §8.3), so each server's
+    bandwidth, power and compute are scaled into the budget and the users' values clipped to their maxima."""
+    from pyomo_llmmec.solution import Solution
+
+    arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
+    for j, idx in groups.items():
+        for k in arr:
+            arr[k][idx] = getattr(points[j], k)
+    for k, budget in (("b", sc.bandwidth_hz), ("p_server", sc.server_p_max_w), ("f_server", sc.server_f_max_flops)):
+        used = np.bincount(a, weights=arr[k], minlength=sc.n_servers)
+        arr[k] *= np.minimum(1.0, budget / used)[a]
+    arr["p"] = np.minimum(arr["p"], sc.user_p_max_w)
+    arr["f_user"] = np.minimum(arr["f_user"], sc.user_f_max_flops)
+    arr["phi"] = np.clip(arr["phi"], 0.0, 1.0)
+    return Solution.from_arrays(sc, a, **arr)
+
+
+@pytest.mark.parametrize("solver", [pytest.param("gurobi", marks=needs_gurobi),
+                                    pytest.param("scip", marks=[needs_scip, pytest.mark.slow])])
+def test_price_split_bound_is_valid(toy, solver):
+    """Σ_m max_{T∈[Ta,Tb]} (V_m(T) − c_m T) bounds max_T Σ_m V_m(T) − c T for any prices c_m ≥ 0 summing to c.
+
+    The lower side is the value of points feasible for (3) with no violation at all (the servers' points of one
+    level put together and scaled into the budgets, SCR terms recomputed from MODEL.md §3), not the solver's
+    incumbent objective: an incumbent may use the solver's feasibility tolerance (1e-6) and beat a true bound by
+    about that much, which is what the former version of this test measured (1.4e-6 relative, an xfail until
+    issue 13).  Against strictly feasible points the bound holds up to TOL = 1e-6 of the size of F's terms
+    (service, priced energy and delay): the model's resources have floors of 1e-6 of each budget and the solvers
+    work to a feasibility tolerance of 1e-6 (MODEL.md §8.3), so a model bound is a bound of (3) to that
+    accuracy only.  Measured with Gurobi on this machine: 7.7e-8 absolute below a strictly feasible point,
+    5e-8 of the terms; the global method's gap (1e-4) is 100× larger.
+    """
+    TOL = 1e-6
     from pyomo_llmmec.methods.global_ import GlobalSearch, _caps
     from pyomo_llmmec.methods.options import SolveOptions
-    from pyomo_llmmec.model.global_model import build_association_model, min_delays
+    from pyomo_llmmec.model.global_model import build_association_model, min_delays, point_from_model
 
     sc = toy
     start = lm.solve(sc, method="dashf")
-    gs = GlobalSearch(sc, SolveOptions(), start, deadline=math.inf, say=lambda *a: None)
+    gs = GlobalSearch(sc, SolveOptions(solver=solver), start, deadline=math.inf, say=lambda *a: None)
     a = np.array([0, 0, 1])
     y = gs.y
     u = gs.u
     T_max, E_max = _caps(sc, a, y)
     T_lo = float(np.max(min_delays(sc, a, u)))
     Ta, Tb = T_lo * 1.5, T_lo * 3.0
-    c = y * sc.system.weight_time / u.objective
+    ot, ow = sc.system.weight_time, sc.system.weight_energy
+    c = y * ot / u.objective
     groups = {j: np.flatnonzero(a == j) for j in (0, 1)}
     subs = {j: sc.subset(groups[j], [j]) for j in (0, 1)}
 
-    def solve(model):  # Gurobi's proven bound and its best point's value (valid even when it stops at the time limit)
-        _tc, bound, inc = gs.gurobi(model, 10, abs_gap=1e-6)
+    def solve(model, j):  # the solver's proven bound and its best point (a bound is valid even at a time limit)
+        _tc, bound, inc = gs.solve(model, 10, abs_gap=1e-6)
         assert inc is not None and math.isfinite(bound)
-        return bound, inc
+        return bound, point_from_model(subs[j], model)
 
-    F = []  # values of feasible points: lower bounds on max_T Σ_m V_m(T) − c T
+    F, scale = [], []  # values of points feasible for (3): lower bounds on max_{T∈[Ta,Tb]} Σ_m V_m(T) − c T
     for T in np.linspace(Ta, Tb, 3):
-        V = [solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, T, E_max, fixed_T=T))[1]
-             for j in (0, 1)]
-        F.append(sum(V) - c * T)
+        pts = {j: solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, T, E_max, fixed_T=T), j)[1]
+               for j in (0, 1)}
+        ev = lm.evaluate(sc, _combined(sc, a, groups, pts), attach=False)
+        assert ev.feasible and ev.max_violation == 0.0 and ev.delay <= Tb * (1 + 1e-9)
+        F.append((ev.service - y * ow * ev.energy) / u.objective - c * max(ev.delay, Ta))
+        scale.append((ev.service + y * ow * ev.energy) / u.objective + c * Tb)  # the size of the terms of F
     for share in (0.0, 0.3, 1.0):
         split = sum(solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, Tb, E_max,
-                                                  T_range=(Ta, Tb), T_price=c * (share if j == 0 else 1 - share)))[0]
+                                                  T_range=(Ta, Tb), T_price=c * (share if j == 0 else 1 - share)), j)[0]
                     for j in (0, 1))
-        assert split >= max(F) - 1e-7 * max(1.0, abs(max(F)))
+        assert split >= max(F) - TOL * max(scale), (solver, share, split - max(F))
 
 
 @needs_gurobi

@@ -347,7 +347,7 @@ def test_equations_md_covers_every_equation():
 
 def test_checker_rejects_a_missing_component():
     src = (ROOT / "pyomo_llmmec" / "model" / "full.py").read_text(encoding="utf-8")
-    for name in ("rate_up", "delay", "bandwidth_budget", "build_model", "positive_floor", "LN2"):
+    for name in ("rate_up", "delay", "bandwidth_budget", "build_model", "positive_floor", "energy"):
         assert declared(name, src), name
     for name in ("rate_upp", "no_such_component", "delay_constraint", "m.delay"):
         assert not declared(name, src), name

@@ -175,3 +175,83 @@ def test_read_solution_rejects_inconsistent_links(tmp_path, paper_default):
     lm.io.write_sheets(path, sheets)
     with pytest.raises(lm.InputError, match="no row for user 1"):
         lm.read_solution(path, paper_default)
+
+
+def test_evaluator_module_and_re_exports():
+    from pyomo_llmmec import evaluator, solution
+
+    assert solution.evaluate is evaluator.evaluate is lm.evaluate
+    assert solution.Evaluation is evaluator.Evaluation is lm.Evaluation
+    assert solution.FEASIBILITY_TOL == evaluator.FEASIBILITY_TOL == 1e-6
+
+
+def test_dataframe_views_match_the_workbook(tmp_path, paper_default):
+    """users_frame / links_frame are the workbook's sheets; links_frame(scenario) adds the gain; every column has its unit."""
+    import pandas as pd
+
+    from pyomo_llmmec.schema import SOLUTION_LINK_COLUMNS, SOLUTION_USER_COLUMNS
+
+    sc = paper_default
+    sol = lm.equal_split(sc, np.arange(10) % 2)
+    assert "rate_up_bps" not in sol.links_frame().columns  # not evaluated yet
+    lm.evaluate(sc, sol)
+    users, links = sol.users_frame(), sol.links_frame()
+    assert list(users.columns) == [f.name for f in SOLUTION_USER_COLUMNS]
+    assert list(links.columns[:5]) == [f.name for f in SOLUTION_LINK_COLUMNS]
+    assert list(links.columns[5:]) == list(sol.evaluation.frame().columns)
+    with_gain = sol.links_frame(sc)
+    assert list(with_gain.columns[:3]) == ["user", "server", "gain"]
+    assert np.array_equal(with_gain["gain"], sc.gain[np.arange(10), sol.assignment])
+    assert np.array_equal(links["rate_up_bps"], sol.evaluation.rate_up) and np.array_equal(links["bandwidth_hz"], sol.b)
+    with pytest.raises(lm.InputError, match="the scenario has 3 and 2"):
+        sol.links_frame(lm.generate_scenario(3, 2))
+    full = sol.frame()
+    assert list(full.columns) == list(users.columns) + list(links.columns[2:])
+    units = ("_w", "_flops", "_hz", "_s", "_j", "_bps")
+    unitless = {"user", "server", "phi", "score", "gain"}
+    assert all(c in unitless or c.endswith(units) for c in list(full.columns) + ["gain"]), list(full.columns)
+    # the written sheets are exactly these views (infinite values as the text 'inf')
+    path = tmp_path / "sol.xlsx"
+    lm.write_solution(sol, path)
+    sheets = pd.read_excel(path, sheet_name=None)
+    assert list(sheets["users"].columns) == list(users.columns) and list(sheets["links"].columns) == list(links.columns)
+    assert np.allclose(sheets["links"]["delay_s"], links["delay_s"], rtol=1e-15)
+
+
+def test_one_status_vocabulary(tmp_path, paper_default):
+    import pandas as pd
+
+    from pyomo_llmmec.pyomo_solvers import TERMINATION
+    from pyomo_llmmec.status import Status
+
+    sol = lm.initial_point(paper_default)
+    assert sol.status is Status.EVALUATED and sol.status == "evaluated" and f"{sol.status}" == "evaluated"
+    assert sol.copy(status="max_iter").status is Status.ITERATION_LIMIT  # older spellings are mapped
+    assert sol.copy(status="ok").status is Status.EVALUATED
+    assert sol.copy(termination="time_limit").termination is Status.TIME_LIMIT and sol.termination == ""
+    with pytest.raises(lm.InputError, match="unknown status 'done'"):
+        sol.copy(status="done")
+    for text, pair in TERMINATION.items():  # the Pyomo results say what the enum says
+        st = Status.parse(text)
+        assert (st.termination_condition, st.solver_status) == pair, text
+    # the workbook holds the text; a workbook with a status outside the vocabulary is bad input, named
+    path = tmp_path / "sol.xlsx"
+    lm.write_solution(sol, path, paper_default)
+    sheets = pd.read_excel(path, sheet_name=None)
+    summ = dict(zip(sheets["summary"]["metric"], sheets["summary"]["value"]))
+    assert summ["status"] == "evaluated"
+    assert lm.read_solution(path, paper_default).status is Status.EVALUATED
+    sheets["summary"].loc[sheets["summary"]["metric"] == "status", "value"] = "done"
+    lm.io.write_sheets(path, sheets)
+    with pytest.raises(lm.InputError, match=r"sheet 'summary'.*unknown status 'done'"):
+        lm.read_solution(path, paper_default)
+
+
+def test_model_md_lists_every_status():
+    from pathlib import Path
+
+    from pyomo_llmmec.status import ALIASES, Status
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "MODEL.md").read_text(encoding="utf-8")
+    missing = [s for s in [*(st.value for st in Status), *ALIASES] if f"`{s}`" not in text]
+    assert not missing, f"docs/MODEL.md does not list the status(es) {missing}"

@@ -1,4 +1,7 @@
-"""``llmmec experiment NAME``: registered into :mod:`pyomo_llmmec.cli` through its ``_EXTRA_COMMANDS`` hook.
+"""``llmmec experiment NAME``: :func:`add_experiment_command` adds it to the parser of :mod:`pyomo_llmmec.cli`.
+
+This module does not import :mod:`pyomo_llmmec.cli` (the exit codes and argument
+types both use live in :mod:`pyomo_llmmec.cliargs`), so there is no import cycle.
 
 Exit status: 0 when every task has a result (solve failures included: they are
 rows with their status, and a warning says how many), 1 when tasks could not
@@ -11,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import cli as _cli
+from ..cliargs import EXIT_FAILED, EXIT_OK, positive_int
 from .tasks import EXPERIMENTS, PAPER_METHODS, get_experiment, parse_grid
 
 _EPILOG = """\
@@ -45,14 +48,14 @@ def add_experiment_command(subparsers) -> None:
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}")
-    p.add_argument("--seeds", type=_cli._positive_int, default=20, metavar="K", help="random scenarios (seeds 0..K-1), default 20")
+    p.add_argument("--seeds", type=positive_int, default=20, metavar="K", help="random scenarios (seeds 0..K-1), default 20")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_cli._positive_int, default=None, metavar="W",
+    where.add_argument("--workers", type=positive_int, default=None, metavar="W",
                        help="worker processes of the LocalCluster (default 2)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     p.add_argument("-o", "--output", metavar="DIR", help="output directory (default results/NAME)")
-    p.add_argument("--users", type=_cli._positive_int, metavar="N", help="users per scenario (replaces the default topology)")
-    p.add_argument("--servers", type=_cli._positive_int, metavar="M", help="servers per scenario (replaces the default topology)")
+    p.add_argument("--users", type=positive_int, metavar="N", help="users per scenario (replaces the default topology)")
+    p.add_argument("--servers", type=positive_int, metavar="M", help="servers per scenario (replaces the default topology)")
     p.add_argument("--grid", metavar="LIST", help="bandwidth: MHz values, e.g. 10,50,100; weights: pairs, e.g. 0.1:0.009,0.5:0.005")
     p.add_argument("--methods", type=_methods, metavar="LIST",
                    help=f"comma-separated methods (default: the experiment's), from {','.join(PAPER_METHODS)}")
@@ -96,8 +99,8 @@ def cmd_experiment(args) -> int:
         key, why = s.not_run[0]
         print(f"error: {len(s.not_run)} task(s) could not be run (first: {key}: {why}); rerun the same command "
               "to compute only those", file=sys.stderr)
-        return _cli.EXIT_FAILED
-    return _cli.EXIT_OK
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _print_means(res) -> None:
@@ -127,6 +130,3 @@ def _print_means(res) -> None:
     for r in [head, *rows]:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
-
-if add_experiment_command not in _cli._EXTRA_COMMANDS:
-    _cli._EXTRA_COMMANDS.append(add_experiment_command)

@@ -191,6 +191,12 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
     }
     if hasattr(res_block, "ipopt_iterations"):
         info["ipopt_iterations"] = res_block.ipopt_iterations
+        repairs = getattr(res_block, "repairs", [])
+        info["part2_repairs"] = len(repairs)
+        info["part2_max_repair"] = max(repairs, default=0.0)
+        if repairs and max(repairs) > 1e-6:
+            info["warnings"].append(f"part 2: {len(repairs)} Ipopt point(s) were moved into the bounds/budgets by fit_to_budgets, "
+                                    f"the largest by {max(repairs):.2g} relative (history column 'repair')")
         if res_block.failures:
             info["warnings"].append(f"part 2: {len(res_block.failures)} Ipopt solve(s) did not end optimal ({res_block.failures[0]}); "
                                     "those steps were kept only where the evaluator found them feasible and not worse")

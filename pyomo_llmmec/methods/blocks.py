@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyomo.environ as pyo
 
-from ..errors import SolveFailed, SolverUnavailable
+from ..errors import InputError, SolveFailed, SolverUnavailable
 from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_phi_lp_data
+from ..model.p1_levels import level_costs
 from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
 from ..points import equal_split
@@ -123,6 +124,17 @@ def fit_to_budgets(scenario, sol: Solution) -> Solution:
     new["f_user"] = np.clip(sol.f_user, eps * sc.user_f_max_flops, sc.user_f_max_flops)
     new["phi"] = np.clip(sol.phi, 0.0, 1.0)
     return sol.copy(**new, evaluation=None)
+
+
+def repair_size(before: Solution, after: Solution) -> float:
+    """The largest relative change :func:`fit_to_budgets` made to a point (0.0: none) — recorded, never silent."""
+    worst = 0.0
+    for name in ("b", "p", "p_server", "f_user", "f_server", "phi"):
+        x, y = np.asarray(getattr(before, name), float), np.asarray(getattr(after, name), float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(y - x) / np.maximum(np.abs(x), np.finfo(float).tiny)
+        worst = max(worst, float(np.nanmax(rel, initial=0.0)))
+    return worst
 
 
 # -----------------------------------------------------------------------------------------
@@ -355,13 +367,91 @@ class SDRAssociation:
                         {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver, **checked})
 
 
-ASSOCIATION_BLOCKS = {"milp": MILPAssociation, "gurobi": GurobiAssociation, "sdr": SDRAssociation}
+class GAPAssociation:
+    """P1 (6) by delay level: a generalized assignment problem per level, for networks where the MILP is too slow.
+
+    At a fixed delay level T, P1 separates: every pair gets its cost with its
+    best φ (:func:`~pyomo_llmmec.model.p1_levels.level_costs`), and what is left
+    is to assign each user (3b) within the three budgets (3d), (3f), (3h) — a
+    generalized assignment problem with no φ, no w = xφ and no T.  It is solved
+    by HiGHS (``scipy.optimize.milp`` on sparse arrays: N·M binaries, N + 3M
+    rows, built in milliseconds) at the levels ``gap_levels`` × the incumbent's
+    delay in P1; the association of each level then gets its exact φ and T from
+    the φ LP, and the best by P1's objective is proposed.  The incumbent's
+    association is a candidate, so the proposal is never worse than it in P1.
+    Not exact — P1's optimum lies at one T, and only the levels are tried — so
+    there is no bound; ``benchmarks/bench_scale.py`` compares its P1 objective
+    with the exact MILP's where both run.
+    """
+
+    name = "gap"
+    exact = False
+
+    def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
+        solvers.require("highs")
+        self.sc, self.timer, self.options, self.phi_step = scenario, timer, options, phi_step
+        try:
+            self.levels = tuple(float(f) for f in options.gap_levels.split(","))
+        except ValueError:
+            raise InputError(f"gap_levels must be comma-separated numbers, not {options.gap_levels!r}") from None
+        if not self.levels or min(self.levels) <= 0:
+            raise InputError(f"gap_levels must be positive numbers, not {options.gap_levels!r}")
+        self.time_limit = options.p1_time_limit / len(self.levels)  # P1's time limit shared by the levels
+
+    def _gap(self, cost, data: P1Data):
+        """The assignment of the GAP with pair costs ``cost`` (inf: not allowed), or None; and HiGHS's status."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import csr_array
+
+        N, M = cost.shape
+        j = np.flatnonzero(np.isfinite(cost.ravel()))
+        n, s = np.divmod(j, M)
+        if np.bincount(n, minlength=N).min() == 0:
+            return None, "infeasible (a user has no pair within the delay level)"
+        K = len(j)
+        cols = np.arange(K)
+        one = csr_array((np.ones(K), (n, cols)), shape=(N, K))  # (3b)
+        shares = np.concatenate([data.share_b.ravel()[j], data.share_p.ravel()[j], data.share_f.ravel()[j]])
+        rows = np.concatenate([s, M + s, 2 * M + s])
+        budgets = csr_array((shares, (rows, np.tile(cols, 3))), shape=(3 * M, K))  # (3d), (3f), (3h)
+        res = milp(cost.ravel()[j], integrality=np.ones(K), bounds=Bounds(0, 1),
+                   constraints=[LinearConstraint(one, 1, 1), LinearConstraint(budgets, -np.inf, 1)],
+                   options={"time_limit": self.time_limit, "mip_rel_gap": self.options.gap_mip_gap,
+                            "disp": False})
+        if res.x is None:
+            return None, f"no solution (HiGHS: {res.message})"
+        x = np.zeros((N, M))
+        x[n, s] = res.x
+        return np.argmax(x, axis=1), ("optimal" if res.status == 0 else f"feasible ({res.message})")
+
+    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+        extra = _checked_p1(self.sc, data)
+        t0 = time.perf_counter()
+        inc = np.asarray(inc_assignment)
+        phi, T0, obj = self.phi_step.solve_data(data, inc)
+        best, statuses = (obj, inc, phi), []
+        for f in self.levels:
+            with self.timer("GAP (P1 by delay level)"):
+                a, status = self._gap(level_costs(data, f * T0), data)
+            statuses.append(f"{f:g}T: {status}")
+            if a is None or np.array_equal(a, best[1]):
+                continue
+            phi_a, _T, obj_a = self.phi_step.solve_data(data, a)
+            if obj_a < best[0]:
+                best = (obj_a, a, phi_a)
+        obj, a, phi = best
+        ok = all(st.split(": ", 1)[1].startswith(("optimal", "infeasible")) for st in statuses)
+        return Proposal(a, phi, obj, math.nan, "levels solved" if ok else "; ".join(statuses), time.perf_counter() - t0,
+                        extra={**extra, "levels": "; ".join(statuses)})
+
+
+ASSOCIATION_BLOCKS = {"milp": MILPAssociation, "gurobi": GurobiAssociation, "sdr": SDRAssociation, "gap": GAPAssociation}
 
 
 def choose_assoc(name: str, scenario, options) -> str:
     if name != "auto":
         return name
-    return "sdr" if scenario.n_users * scenario.n_servers <= options.sdr_max_pairs else "milp"
+    return "sdr" if scenario.n_users * scenario.n_servers <= options.sdr_max_pairs else "gap"
 
 
 # -----------------------------------------------------------------------------------------
@@ -403,6 +493,7 @@ class FPResources:
         with timer("model build"):
             self.model = build_part2(scenario, units, positive_floor(scenario))
         self.ipopt = pyo.SolverFactory("cyipopt")
+        self.persistent = None
         self.ipopt_options = {
             "tol": options.ipopt_tol,
             "max_iter": options.ipopt_max_iter,
@@ -411,9 +502,17 @@ class FPResources:
             "honor_original_bounds": "yes",
             "mu_init": 1e-4,  # each solve starts at the previous optimum: a small barrier start saves ~40 % of iterations
         }
+        if options.part2_persistent:
+            from ..model.resources import POINT_DATA
+            from ..nlp import PersistentIpopt
+
+            opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
+            # cold re-solves from the previous primal point (mu_init above): a multiplier warm start measured worse
+            self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=False)
         self.solves = 0
         self.ipopt_iterations = 0
         self.failures: list[str] = []
+        self.repairs: list[float] = []  # relative size of each fit_to_budgets repair of an Ipopt point
 
     def for_association(self, inc: Solution, assignment, R1) -> Solution:
         """Resources for a new association: P1's fixed resources on the new pairs, fitted to the budgets."""
@@ -463,6 +562,13 @@ class FPResources:
 
         # deferred: a signal during the solve only sets the flag (no exception passes through Ipopt's C code);
         # the callback stops Ipopt and Interrupted is raised when the solve returns
+        if self.persistent is not None:
+            with self.timer("Ipopt (part 2)"):
+                tc, n_it, obj = self.persistent.solve()
+            interrupts.check()
+            self.solves += 1
+            self.ipopt_iterations += n_it
+            return tc.value, n_it, obj
         with self.timer("Ipopt (part 2)"), self._QuietCyipoptLog(), interrupts.deferred():
             res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
         self.solves += 1
@@ -474,7 +580,10 @@ class FPResources:
         """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation)."""
         m = self.model
         with self.timer("model update"):
+            before = m._assignment
             set_association(m, self.sc, sol.assignment)
+            if self.persistent is not None and m._assignment is not before:
+                self.persistent.invalidate()  # new budgets and bounds: the NLP is written again
         cur, cur_ev = sol, ev
         for k in range(1, (max_iter or self.options.part2_max_iter) + 1):
             if time.perf_counter() > deadline:
@@ -493,14 +602,18 @@ class FPResources:
                 record(step="part2", inner=k, candidate_scr=math.nan, accepted=False, status=tc, seconds=secs, inner_iterations=iters)
                 break
             b, p, P, Fu, Fs = read_resources(m, self.sc)
-            new = fit_to_budgets(self.sc, cur.copy(b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None))
+            raw = cur.copy(b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
+            new = fit_to_budgets(self.sc, raw)  # Ipopt's point into the bounds and budgets, within its tolerance
+            repair = repair_size(raw, new)
+            if repair > 0.0:
+                self.repairs.append(repair)
             with self.timer("evaluation"):
                 new_ev = evaluate(self.sc, new, attach=False)
             ok = new_ev.feasible and new_ev.scr >= cur_ev.scr
             if tc != "optimal":
                 self.failures.append(f"Ipopt ended with {tc}")
             record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc,
-                   objective=obj, seconds=secs, inner_iterations=iters,
+                   objective=obj, seconds=secs, inner_iterations=iters, repair=repair,
                    # a drop measures an exact block step; a failed Ipopt solve is counted in the failures instead
                    drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible and tc == "optimal" else math.nan)
             if not ok:

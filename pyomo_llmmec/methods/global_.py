@@ -1,4 +1,15 @@
-"""Method ``global``: the global optimum of (3) with Gurobi's global MINLP (issue 4).
+"""Method ``global``: the global optimum of (3) with a global MINLP solver: Gurobi or SCIP (issues 4, 13).
+
+Solvers (option ``solver``): ``"gurobi"`` (``gurobi_direct_minlp``), ``"scip"``
+(``scip_direct``, pyscipopt; no size limit) or ``"auto"``: per model, Gurobi where
+it fits the licence (:func:`gurobi_fits`), SCIP otherwise.  Every bound that
+settles a piece of the proof is checked against the feasible points known for
+that piece (:meth:`GlobalSearch.checked`): Gurobi 13.0.3 has returned "optimal"
+bounds that a feasible point beats by up to 45 % (a per-server model of (6,2)
+seed 4 under ``MIPFocus=3, NumericFocus=3``: bound 0.3568, a point at 0.6429,
+SCIP 0.6479; the other settings tried gave six different "optima" between them).
+A refuted bound is solved again with SCIP, or discarded (taken as +inf) when
+SCIP is not there; ``info["refuted"]`` counts them.
 
 Route for small networks (M^N ≤ ``global_max_associations``): Dinkelbach over
 an enumeration of the associations.
@@ -11,14 +22,14 @@ an enumeration of the associations.
    proof at some y_t stays valid when y grows.
 3. **Screening.**  Each association's reformulated problem
    (:func:`~pyomo_llmmec.model.global_model.build_association_model`) goes to
-   Gurobi (``gurobi_direct_minlp``) with ``BestBdStop = 0``: most are cut off
+   the solver with a stop at bound 0 (Gurobi ``BestBdStop``, SCIP ``limits/dual``): most are cut off
    at once.  A point with positive objective has SCR > y_t > y: it becomes the
    incumbent (Dinkelbach's update) and y_t moves up.
-4. **Delay decomposition** for the associations Gurobi cannot settle alone.
+4. **Delay decomposition** for the associations the solver cannot settle alone.
    With the delay level T fixed the problem splits by server:
    F(T) = Σ_m V_m(T) − y_t ω_t T, where V_m(T) = max Σ_{n of m} (v_n − y_t ω_e E_n)
    subject to every delay ≤ T, is non-decreasing in T.  So on an interval
-   [T_a, T_b], F ≤ Σ_m V̄_m(T_b) − y_t ω_t T_a with V̄ Gurobi's proven bounds;
+   [T_a, T_b], F ≤ Σ_m V̄_m(T_b) − y_t ω_t T_a with V̄ the solver's proven bounds;
    intervals are bisected until every bound is ≤ 0 (proof) or time runs out.
    Each V_m(T) is a small global problem (one server's users); the per-server
    incumbents at one T combine into a feasible point of (3).  An interval still
@@ -34,8 +45,8 @@ SCR bound left: y_t + U·units.objective / cost_lb for an association whose
 objective is only known to be ≤ U, with cost_lb a valid lower bound of its cost.
 
 Route for larger networks: the full MINLP (3) from
-:func:`~pyomo_llmmec.model.full.build_model`, Dinkelbach with Gurobi, within
-the licence's size limit.
+:func:`~pyomo_llmmec.model.full.build_model`, Dinkelbach with the chosen solver
+(auto: Gurobi within its licence's size limit, else SCIP).
 """
 
 from __future__ import annotations
@@ -58,18 +69,55 @@ from ..units import units_for
 log = logging.getLogger(__name__)
 
 
+SOLVERS = ("gurobi", "scip")
+#: Gurobi's parameters for the global models.  NumericFocus 3: with the default numerics Gurobi "proved" optima of
+#: per-server models that feasible points beat by ~3e-5 relative; with it (and MIPFocus 3) it proved a bound a point
+#: beats by 45 % (see the module docstring): no setting makes its bounds trustworthy, hence GlobalSearch.refuted
+GUROBI_PARAMS = {"NonConvex": 2, "Threads": 2, "MIPFocus": 3, "NumericFocus": 3}
+
+
 def _gurobi():
     from pyomo.contrib.solver.common.factory import SolverFactory
 
     return SolverFactory("gurobi_direct_minlp")
 
 
-def _model_size(m) -> int:
+def _scip():
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    return SolverFactory("scip_direct")
+
+
+def model_size(m) -> tuple[int, int, bool]:
+    """(variables, constraints, nonlinear) of ``m`` as Gurobi would see it.
+
+    ``gurobi_direct_minlp`` adds one auxiliary variable per constraint (and objective) with a general
+    nonlinear body (log, division); ``nonlinear`` is True when any body is not linear (bilinear terms count).
+    """
     import pyomo.environ as pyo
 
-    nv = sum(1 for _ in m.component_data_objects(pyo.Var, active=True))
-    nc = sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True))
-    return max(nv, nc)
+    nv = sum(1 for v in m.component_data_objects(pyo.Var, active=True) if not v.fixed)
+    nc, aux, nonlinear = 0, 0, False
+    for c in m.component_data_objects(pyo.Constraint, active=True):
+        nc += 1
+        deg = c.body.polynomial_degree()
+        aux += deg is None
+        nonlinear |= deg is None or deg > 1
+    for o in m.component_data_objects(pyo.Objective, active=True):
+        deg = o.expr.polynomial_degree()
+        aux += deg is None
+        nonlinear |= deg is None or deg > 1
+    return nv + aux, nc, nonlinear
+
+
+def gurobi_fits(m) -> bool:
+    """True when the size-limited Gurobi licence takes ``m`` (always True with a full licence)."""
+    if not solvers.gurobi_size_limited():
+        return True
+    nv, nc, nonlinear = model_size(m)
+    if nonlinear:
+        return nv <= solvers.GUROBI_NONLINEAR_SIZE_LIMIT
+    return nv <= solvers.GUROBI_SIZE_LIMIT and nc <= solvers.GUROBI_SIZE_LIMIT
 
 
 class GlobalSearch:
@@ -77,14 +125,27 @@ class GlobalSearch:
 
     def __init__(self, sc, options, start: Solution | None, deadline: float, say):
         self.sc, self.o, self.deadline, self.say = sc, options, deadline, say
-        self.opt = _gurobi()
+        choice = getattr(options, "solver", "auto")
+        if choice == "auto":
+            self.usable = tuple(name for name in SOLVERS if solvers.available(name))
+            if not self.usable:
+                solvers.require("scip")  # raises, with the fix
+        else:
+            solvers.require(choice)
+            self.usable = (choice,)
+        self.choice = choice
+        self.opt = _gurobi() if "gurobi" in self.usable else None
+        self.opt_scip = _scip() if "scip" in self.usable else None
+        self.runs = {name: 0 for name in SOLVERS}  # solves per solver
+        self.seconds = {name: 0.0 for name in SOLVERS}
+        self.refuted = 0  # bounds beaten by a known feasible point (solved again or discarded)
         self.u = units_for(sc, evaluate(sc, start, attach=False)) if start is not None else units_for(sc)
         self.best: Solution | None = None
         self.best_ev = None
         self.solves = 0
         self.solver_seconds = 0.0
         self.decompositions: dict = {}  # association -> state of delay_decomposition (levels, bounds, heap)
-        self.size_limited = solvers.gurobi_size_limited()
+        self.size_limited = "gurobi" in self.usable and solvers.gurobi_size_limited()
         if start is not None:
             self.offer(start, "start")
 
@@ -108,12 +169,104 @@ class GlobalSearch:
     def time_left(self) -> float:
         return self.deadline - time.perf_counter()
 
-    # -- one Gurobi solve ----------------------------------------------------------------------
+    # -- one solve ------------------------------------------------------------------------------
+    def which(self, model) -> str:
+        """The solver for ``model``: the one asked for, or (auto) Gurobi where the model fits its licence, else SCIP."""
+        if self.choice != "auto" or len(self.usable) == 1:
+            return self.usable[0]
+        return "gurobi" if gurobi_fits(model) else "scip"
+
+    def solve(self, model, time_limit: float, *, stop: float | None = None, abs_gap: float = 1e-9, solver: str | None = None):
+        """(termination, proven bound, incumbent value) of the maximisation ``model``; the solver stops early once its
+        bound is ≤ ``stop``.  The model holds the incumbent's values afterwards (when there is one)."""
+        name = solver or self.which(model)
+        t0 = time.perf_counter()
+        if name == "gurobi":
+            params = {"abs_gap": abs_gap}
+            if stop is not None and math.isfinite(stop):
+                params["BestBdStop"] = stop
+            out = self.gurobi(model, time_limit, **params)
+        else:
+            out = self.scip(model, time_limit, stop=stop, abs_gap=abs_gap)
+        self.runs[name] += 1
+        self.seconds[name] += time.perf_counter() - t0
+        return out
+
+    def checked(self, model, time_limit: float, known: float, *, stop: float | None = None, abs_gap: float = 1e-9):
+        """:meth:`solve`, then the bound is compared with ``known`` (the value of a feasible point of ``model``, or
+        -inf): a bound below it is refuted — solved again with SCIP, or discarded (+inf) when SCIP is not usable.
+        Gurobi's claims of infeasibility get a second opinion (SCIP, else Gurobi with default numerics)."""
+        name = self.which(model)
+        tc, bound, inc = self.solve(model, time_limit, stop=stop, abs_gap=abs_gap, solver=name)
+        if bound == -math.inf and name == "gurobi":
+            # Gurobi (MIPFocus 3, NumericFocus 3) has called feasible per-server models infeasible ((3,2) seed 2:
+            # the delay level 4201 s, where a stored point of delay 4156 s exists): a claim of infeasibility
+            # stands only when a second opinion agrees — SCIP, or without SCIP Gurobi with its default numerics
+            if "scip" in self.usable:
+                tc2, bound2, inc2 = self.solve(model, time_limit, stop=stop, abs_gap=abs_gap, solver="scip")
+            else:
+                tc2, bound2, inc2 = self.gurobi(model, time_limit, abs_gap=abs_gap, MIPFocus=0, NumericFocus=0,
+                                                **({"BestBdStop": stop} if stop is not None and math.isfinite(stop) else {}))
+                self.runs["gurobi"] += 1
+            if bound2 != -math.inf:
+                self.refuted += 1
+                self.say(f"[global] gurobi called a model infeasible; a second solve finds bound {bound2:.9g}")
+                log.warning("gurobi called a feasible model infeasible (second solve: bound %.9g)", bound2)
+                tc, bound, inc = tc2, bound2, inc2
+        if not self.refutes(bound, known):
+            return tc, bound, inc
+        self.refuted += 1
+        other = "scip" if name == "gurobi" and "scip" in self.usable else None
+        self.say(f"[global] {name}'s bound {bound:.9g} is beaten by a known point ({known:.9g}): "
+                 + (f"solving again with {other}" if other else "bound discarded"))
+        log.warning("%s returned a bound %.9g below a known feasible value %.9g", name, bound, known)
+        if other is None:
+            return tc, math.inf, inc
+        tc, bound, inc2 = self.solve(model, time_limit, stop=stop, abs_gap=abs_gap, solver=other)
+        if self.refutes(bound, known):  # SCIP too: keep nothing of it
+            self.refuted += 1
+            log.warning("scip returned a bound %.9g below a known feasible value %.9g: discarded", bound, known)
+            return tc, math.inf, inc2 if inc2 is not None else inc
+        return tc, bound, inc2 if inc2 is not None else inc
+
+    @staticmethod
+    def refutes(bound: float, known: float) -> bool:
+        """A bound below a feasible value beyond the solvers' tolerances (absolute 1e-6 in the objective units plus
+        1e-6 relative: the feasibility tolerance 1e-6 of MODEL.md §8.3 lets a point gain about that much)."""
+        return math.isfinite(known) and bound < known - 1e-6 * (1.0 + abs(known))
+
+    def scip(self, model, time_limit: float, *, stop: float | None = None, abs_gap: float = 1e-9):
+        options = {}
+        if stop is not None and math.isfinite(stop):
+            options["limits/dual"] = float(stop)  # maximisation: stop once the dual bound is <= stop
+        t0 = time.perf_counter()
+        try:
+            res = self.opt_scip.solve(model, time_limit=max(0.1, time_limit), rel_gap=0.0, abs_gap=abs_gap,
+                                      raise_exception_on_nonoptimal_result=False, load_solutions=False,
+                                      solver_options=options)
+        except Exception as exc:  # noqa: BLE001 - pyscipopt raises plain exceptions; say which solver failed
+            raise SolveFailed(f"SCIP failed on the global model: {type(exc).__name__}: {exc}") from None
+        self.solves += 1
+        self.solver_seconds += time.perf_counter() - t0
+        return self._result(res)
+
+    def _result(self, res):
+        tc = getattr(res.termination_condition, "name", str(res.termination_condition))
+        infeasible = "infeasible" in tc.lower()
+        bound = -math.inf if infeasible else (res.objective_bound if res.objective_bound is not None else math.inf)
+        inc = res.incumbent_objective
+        if inc is not None and not infeasible:
+            res.solution_loader.load_vars()
+        else:
+            inc = None
+        return tc, bound, inc
+
     def gurobi(self, model, time_limit: float, **params):
-        if self.size_limited and _model_size(model) > solvers.GUROBI_SIZE_LIMIT:
+        if self.size_limited and not gurobi_fits(model):
+            nv, _nc, _nl = model_size(model)
             raise SolverUnavailable(
-                f"the global model has {_model_size(model)} variables or constraints; Gurobi's size-limited licence "
-                f"allows {solvers.GUROBI_SIZE_LIMIT}: use a smaller network, a full licence, or compare against DASHF"
+                f"the global model has {nv} variables; Gurobi's size-limited licence allows "
+                f"{solvers.GUROBI_LIMITS_TEXT}: use --solver scip (or auto), a full licence, or compare against DASHF"
             )
         import gurobipy
 
@@ -125,25 +278,19 @@ class GlobalSearch:
                 # NumericFocus 3: with the default numerics Gurobi "proved" optima of the per-server models that
                 # feasible points beat by ~3e-5 relative (tests/test_baselines_global.py::test_price_split_bound_is_valid)
                 # — a bound error of the order of the 1e-4 target, so the careful numerics are not optional here
-                solver_options={"NonConvex": 2, "Threads": 2, "MIPFocus": 3, "NumericFocus": 3, **params},
+                solver_options={**GUROBI_PARAMS, **params},
             )
         except gurobipy.GurobiError as exc:
             if "size-limited" in str(exc):
                 raise SolverUnavailable(
                     f"Gurobi refused the global model of this {self.sc.n_users}×{self.sc.n_servers} network: its size-limited "
-                    f"licence allows {solvers.GUROBI_SIZE_LIMIT} variables and constraints, and the model needs more once Gurobi "
-                    "expands the nonlinear terms; use a smaller network, a full licence, or compare against DASHF"
+                    f"licence allows {solvers.GUROBI_LIMITS_TEXT}, and the model needs more once Gurobi expands the "
+                    "nonlinear terms; use --solver scip (no size limit), a full licence, or compare against DASHF"
                 ) from None
             raise SolveFailed(f"Gurobi failed on the global model: {exc}") from None
         self.solves += 1
         self.solver_seconds += time.perf_counter() - t0
-        tc = getattr(res.termination_condition, "name", str(res.termination_condition))
-        infeasible = "infeasible" in tc.lower()
-        bound = -math.inf if infeasible else (res.objective_bound if res.objective_bound is not None else math.inf)
-        inc = res.incumbent_objective
-        if inc is not None and not infeasible:
-            res.solution_loader.load_vars()
-        return tc, bound, inc
+        return self._result(res)
 
 
 def _cost_lb(sc, a, u) -> float:
@@ -162,7 +309,7 @@ def _caps(sc, a, y):
 
 
 def screen(gs: GlobalSearch, a, time_limit: float):
-    """Gurobi on the whole association at y_t; returns (proved, U) where U bounds the objective (obj units)."""
+    """The solver on the whole association at y_t; returns (proved, U) where U bounds the objective (obj units)."""
     sc, u = gs.sc, gs.u
     while True:
         y_t = gs.y_target
@@ -170,7 +317,7 @@ def screen(gs: GlobalSearch, a, time_limit: float):
         if T_max <= float(np.max(min_delays(sc, a, u))):
             return True, -math.inf  # no delay level is both reachable and good enough
         m = build_association_model(sc, a, u, y_t, T_max, E_max)
-        tc, bound, inc = gs.gurobi(m, min(time_limit, gs.time_left()), BestBdStop=0.0)
+        tc, bound, inc = gs.checked(m, min(time_limit, gs.time_left()), -math.inf, stop=0.0)
         if inc is not None and inc > 0 and gs.offer(point_from_model(sc, m), f"association {tuple(int(v) for v in a)}"):
             if gs.time_left() <= 0:
                 return False, bound
@@ -211,7 +358,8 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         cached = gs.decompositions.get(label)
         if cached is None or y_t > cached["y_t"] * (1.0 + 0.1 * gs.o.global_gap):
             cached = gs.decompositions[label] = {"y_t": y_t, "levels": {}, "splits": {}, "heap": None}
-        levels, split_bounds = cached["levels"], cached["splits"]  # T -> {server: [bound, incumbent, converged, seconds, point]}; (Ta, Tb) -> bound
+        # T -> {server: [bound, incumbent, converged, seconds, point, y_t, evaluated value]}; (Ta, Tb) -> bound
+        levels, split_bounds = cached["levels"], cached["splits"]
         improved = False
 
         def offer_combined(points, origin):
@@ -222,15 +370,29 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                     arr[k][groups[j]] = getattr(points[j], k)
             return gs.offer(Solution.from_arrays(sc, a, **arr), f"{origin}, association {label}")
 
+        def known_value(j, lo_T=-math.inf, hi_T=math.inf, price=0.0):
+            """The best value, in the model with delay price ``price``, of the feasible points found for server j at
+            the levels T in [lo_T, hi_T] at this target (V_m is non-decreasing in T, so a point at T' <= T is one at T)."""
+            vals = [r[6] - price * T for T, rec in levels.items() if lo_T <= T <= hi_T
+                    for jj, r in rec.items() if jj == j and r[6] is not None and r[5] == y_t]
+            return max(vals, default=-math.inf)
+
+        def evaluated(j, point, T):
+            """The value of a server's point recomputed by the evaluator (not the solver's incumbent objective,
+            which may use the solver's tolerances), or None when the evaluator finds it infeasible or slower than T."""
+            if point is None:
+                return None
+            ev = evaluate(subs[j], point, attach=False)
+            if not ev.feasible or ev.delay > T * (1 + 1e-9):
+                return None
+            return (ev.service - y_t * ow * ev.energy) / u.objective
+
         def solve_server(T, j, time_limit, stop):
             m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, T, E_max, fixed_T=T)
-            params = {"abs_gap": abs_gap}
-            if stop is not None and math.isfinite(stop):
-                params["BestBdStop"] = stop
-            tc, bound, inc = gs.gurobi(m, time_limit, **params)
+            tc, bound, inc = gs.checked(m, time_limit, known_value(j, hi_T=T), stop=stop, abs_gap=abs_gap)
             point = point_from_model(subs[j], m) if inc is not None else None
             converged = tc in ("convergenceCriteriaSatisfied", "provenInfeasible", "infeasibleOrUnbounded", "optimal")
-            return [bound, inc, converged, time_limit, point]
+            return [bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T)]
 
         def level(T, Ta, time_limit):
             """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
@@ -254,7 +416,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             return ub
 
         def split_interval(Ta, Tb, time_limit):
-            """Σ_m of Gurobi's bounds on max_{T ∈ [Ta, Tb]} V_m(T) − c_m T, prices c_m from the slopes of V_m."""
+            """Σ_m of the proven bounds on max_{T ∈ [Ta, Tb]} V_m(T) − c_m T, prices c_m from the slopes of V_m."""
             nonlocal improved
             lo, hi = levels.get(Ta, {}), levels.get(Tb, {})
             slopes = np.array([max(0.0, (hi[j][1] - lo[j][1]) / (Tb - Ta))
@@ -265,10 +427,11 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             for i, j in enumerate(servers):
                 m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, Tb, E_max,
                                             T_range=(Ta, Tb), T_price=float(prices[i]))
-                params = {"abs_gap": abs_gap}
-                if i == len(servers) - 1 and math.isfinite(total):
-                    params["BestBdStop"] = -total  # the interval is settled once the last server's bound is below this
-                _tc, bound, inc = gs.gurobi(m, min(time_limit, max(0.1, until - time.perf_counter())), **params)
+                # the interval is settled once the last server's bound is below -total
+                stop = -total if i == len(servers) - 1 and math.isfinite(total) else None
+                known = known_value(j, Ta, Tb, price=float(prices[i]))  # the levels' points inside [Ta, Tb]
+                _tc, bound, inc = gs.checked(m, min(time_limit, max(0.1, until - time.perf_counter())), known,
+                                             stop=stop, abs_gap=abs_gap)
                 total += bound
                 if bound == -math.inf:
                     return -math.inf  # this server cannot meet any delay in [Ta, Tb]
@@ -334,7 +497,6 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
 
 
 def solve_global(sc, o, start: Solution | None, say) -> Solution:
-    solvers.require("gurobi")
     t0 = time.perf_counter()
     limit = o.time_limit if math.isfinite(o.time_limit) else 600.0
     deadline = t0 + limit
@@ -394,7 +556,7 @@ def solve_global(sc, o, start: Solution | None, say) -> Solution:
 
 
 def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
-    """The full MINLP (3) with binaries, Dinkelbach with Gurobi, warm-started from the incumbent."""
+    """The full MINLP (3) with binaries, Dinkelbach with the chosen solver, warm-started from the incumbent (Gurobi)."""
     from ..model.full import build_model, extract_solution, load_solution
 
     sc, o = gs.sc, gs.o
@@ -406,7 +568,7 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
         m.y.set_value(y_t)
         if gs.best is not None:
             load_solution(m, gs.best, sc)
-        tc, U, inc = gs.gurobi(m, gs.time_left(), BestBdStop=0.0)
+        tc, U, inc = gs.checked(m, gs.time_left(), -math.inf, stop=0.0)
         if inc is not None and inc > 0 and gs.offer(extract_solution(m, sc), "full MINLP"):
             continue
         if U <= 0:
@@ -424,6 +586,9 @@ def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
     y = gs.y
     gap = (bound - y) / y if math.isfinite(bound) else math.inf
     proven = gap <= gs.o.global_gap * (1 + 1e-9)
+    ran = [name for name in SOLVERS if gs.runs[name]]
+    info.update(solver="+".join(ran) or "none", solver_choice=gs.choice, refuted=gs.refuted,
+                **{f"{name}_solves": gs.runs[name] for name in SOLVERS}, **{f"{name}_seconds": gs.seconds[name] for name in SOLVERS})
     info.update(bound=float(bound), gap=float(gap), solves=gs.solves, solver_seconds=gs.solver_seconds,
                 warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
     status = "optimal" if proven else "time_limit"

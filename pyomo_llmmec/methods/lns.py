@@ -153,12 +153,15 @@ class ResourceSearch:
         return [np.full(k, 0.5), np.zeros(k), np.ones(k)]
 
     # -- one server at a fixed delay level -------------------------------------------
-    def server_point(self, base: Solution, ref_ev, s: int, users, T: float, y: float, warm: Solution | None):
+    def server_point(self, base: Solution, ref_ev, s: int, users, T: float, y: float, warm: Solution | None, newcomers=()):
         """Best point found for server ``s`` serving ``users`` at delay level T (s) and Dinkelbach y.
 
         Returns the solution ``base`` with these users' φ and resources replaced
         and their server set to ``s``, or None when no start gave a point with
-        every delay ≤ T.
+        every delay ≤ T.  ``newcomers`` (users that were on another server in
+        ``warm``) get two more warm starts, with their φ at 0 and at 1: the φ a
+        user had on its old server is often the wrong side for the new one
+        (offloading to a far server, or computing locally where a near one is idle).
         """
         users = np.asarray(users, dtype=int)
         if len(users) == 0:
@@ -173,7 +176,14 @@ class ResourceSearch:
         k = len(users)
         starts = []  # (is warm, φ, b, p, P, F_n, F_nm)
         if warm is not None:
-            starts.append((True, warm.phi[users], warm.b[users], warm.p[users], warm.p_server[users], warm.f_user[users], warm.f_server[users]))
+            wst = (warm.phi[users], warm.b[users], warm.p[users], warm.p_server[users], warm.f_user[users], warm.f_server[users])
+            starts.append((True, *wst))
+            new = np.isin(users, np.asarray(newcomers, dtype=int))
+            if new.any():
+                for side in (0.0, 1.0):
+                    phi = np.where(new, side, wst[0])
+                    if not np.array_equal(phi, wst[0]):
+                        starts.append((True, phi, *wst[1:]))
         eq = (np.full(k, sc.bandwidth_hz[s] / k), sc.user_p_max_w[users], np.full(k, sc.server_p_max_w[s] / k),
               sc.user_f_max_flops[users], np.full(k, sc.server_f_max_flops[s] / k))
         for phi in self._phi_patterns(k):
@@ -439,7 +449,7 @@ class LNS:
         cur = base
         for s in touched:
             members = np.flatnonzero(a == s)
-            cur = self.rs.server_point(cur, inc.ev, s, members, T, inc.scr, inc.sol)
+            cur = self.rs.server_point(cur, inc.ev, s, members, T, inc.scr, inc.sol, newcomers=[n for n in users if a[n] == s])
             if cur is None:
                 return None
         cur.assignment = a
@@ -554,6 +564,7 @@ class LNS:
 
     def _run(self, starts: list[tuple[str, Solution]]) -> Solution:
         status = "local_optimum"
+        raw = None  # the best start as it came (returned if the time limit passes before one is optimised)
         try:
             for name, s in starts:
                 with self.timer("evaluation"):
@@ -561,6 +572,8 @@ class LNS:
                 if not ev.feasible:
                     continue
                 inc = Incumbent(s, ev)
+                if raw is None or inc.scr > raw[1].scr:
+                    raw = (name, inc)
                 # the starts' associations are the most promising ones: the full step for each (the joint polish
                 # alone can undervalue an association by half: it finds the wrong delay level)
                 inc = self.rs.optimise(inc) if self.o.lns_full_step else self.rs.multistart_polish(inc)
@@ -578,8 +591,10 @@ class LNS:
                         fails = 0
         except OutOfTime:
             status = "time_limit"
+        if self.best is None and raw is not None:
+            self._offer(raw[1], f"start: {raw[0]} (not optimised: time limit)")
         if self.best is None:
-            raise SolveFailed("lns: the time limit passed before any start point was optimised", status="time_limit")
+            raise SolveFailed("lns: the time limit passed before any start point was evaluated", status="time_limit")
         if status != "time_limit":
             try:
                 polished = self.rs.final_polish(self.best)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 
-ASSOC_CHOICES = ("auto", "sdr", "milp", "gurobi")
+ASSOC_CHOICES = ("auto", "sdr", "milp", "gap", "gurobi")
 
 
 def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False):
@@ -20,7 +20,8 @@ class SolveOptions:
     """Options of :func:`pyomo_llmmec.solve` (not every method uses every option)."""
 
     assoc: str = opt("auto", "AO part-1 solver: 'sdr' (the paper's SDR + Hungarian), 'milp' (exact, HiGHS), "
-                     "'gurobi' (exact MIQCP), 'auto' (sdr when N·M <= sdr_max_pairs, else milp)",
+                     "'gap' (P1 by delay level: one assignment problem per level, HiGHS; for large networks), 'gurobi' (exact MIQCP), "
+                     "'auto' (sdr when N·M <= sdr_max_pairs, else gap)",
                      choices=ASSOC_CHOICES)
     tol: float = opt(1e-4, "Dinkelbach stopping rule ε of Algorithm 1: stop when y_new/y_old − 1 <= ε", positive=True)
     max_iter: int = opt(50, "outer (Dinkelbach) iteration limit", positive=True, integer=True)
@@ -30,11 +31,18 @@ class SolveOptions:
     time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds (checked between block solves)", positive=True)
     p1_time_limit: float = opt(60.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
+    gap_levels: str = opt("0.85,1,1.2", "assoc='gap': the delay levels at which P1 is solved as a generalized assignment problem, as "
+                          "multiples of the incumbent's delay (comma-separated)")
+    gap_mip_gap: float = opt(1e-4, "assoc='gap': relative MIP gap of each level's assignment problem (a heuristic step: every "
+                             "proposal is judged by the evaluator)", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
-    sdr_max_pairs: int = opt(20000, "assoc='auto' uses the SDR when N·M <= this (its memory grows with N·M: ~3.3 GB at 20 000 pairs)", positive=True, integer=True)
+    sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this, else gap (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, 3.3 GB at 20 000)", positive=True, integer=True)
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)
+    part2_persistent: bool = opt(False, "part 2 writes its NLP once per association and re-solves it with new data (pyomo_llmmec.nlp) "
+                                 "instead of SolverFactory('cyipopt') writing it at every solve; off by default: no faster as measured "
+                                 "(docs/DESIGN.md, 'Part 2 at scale')")
     start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",
                      choices=("paper", "equal"))
     seed: int = opt(0, "random seed (RUCAA's association)", nonneg=True, integer=True)
@@ -42,6 +50,10 @@ class SolveOptions:
     progress: bool = opt(False, "show a live one-line progress bar on stderr (tqdm; the CLI turns it on when stderr is a terminal)")
     # global / mindtpy (issue 4)
     global_gap: float = opt(1e-4, "target relative gap of method 'global'", nonneg=True)
+    solver: str = opt("auto", "method 'global': the global MINLP solver: 'gurobi' (gurobi_direct_minlp; the pip licence takes "
+                      "nonlinear models of at most 200 variables), 'scip' (scip_direct, pyscipopt; no size limit) or 'auto' "
+                      "(per model: Gurobi where it fits the licence, SCIP otherwise); the solution's info says which ran",
+                      choices=("auto", "gurobi", "scip"))
     global_max_associations: int = opt(4096, "method 'global' enumerates the M^N associations up to this many, else it hands the full MINLP to Gurobi", positive=True, integer=True)
     warm_start: bool = opt(True, "method 'global': start from a DASHF solution")
     # lns (issue 12)
@@ -55,7 +67,8 @@ class SolveOptions:
                                "later factors are tried only at a local optimum of the earlier ones")
     lns_full_step: bool = opt(True, "method 'lns': every accepted move and every destroy/repair goes through the full resource step "
                               "(delay-level continuation); False: the joint polish only (faster, weaker)")
-    lns_deep: int = opt(3, "method 'lns': at a local optimum, this many best-scored non-improving neighbours get the full resource step", nonneg=True, integer=True)
+    lns_deep: int = opt(30, "method 'lns': at a local optimum, this many best-scored non-improving neighbours get the full resource step "
+                        "(every neighbour where N(M-1) + swaps <= 30: at (6,2), 15; measured on (6,2) seed 0: 3 ended at 0.855 of the proven optimum, all 15 at 0.99989)", nonneg=True, integer=True)
     lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)

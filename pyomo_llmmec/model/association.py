@@ -40,9 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
+from .. import physics
 from ..units import Units
-
-LN2 = np.log(2.0)
 
 # [decision] Largest |coefficient| of P1, in model units (where the incumbent's delay, its
 # service and so its objective terms are of order one).  A coefficient beyond it (e.g. the cost of offloading
@@ -112,12 +111,9 @@ class P1Data:
 
 
 def pair_rates(scenario, b, p, P):
-    """r_up_nm, r_dn_nm (bit/s) for (N, M) bandwidths b, (N,) user powers p and (N, M) server powers P."""
-    s2 = scenario.sigma2
-    g = scenario.gain
-    up = b * np.log1p(g * p[:, None] / (s2 * b)) / LN2
-    dn = b * np.log1p(g * P / (s2 * b)) / LN2
-    return up, dn
+    """r_up_nm, r_dn_nm (bit/s, MODEL.md §3.1) for (N, M) bandwidths b, (N,) user powers p and (N, M) server powers P."""
+    snr = scenario.gain / scenario.sigma2
+    return physics.rate(b, snr, p[:, None]), physics.rate(b, snr, P)
 
 
 def usable_pairs(scenario, y: float) -> np.ndarray:
@@ -141,14 +137,14 @@ def usable_pairs(scenario, y: float) -> np.ndarray:
     bits = sc.adapter_bits[:, None]
     bmax = sc.bandwidth_hz[None, :]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
-        r_up = bmax * np.log1p(g * sc.user_p_max_w[:, None] / (s2 * bmax)) / LN2
-        r_dn = bmax * np.log1p(g * sc.server_p_max_w[None, :] / (s2 * bmax)) / LN2
-        t_local = (sc.user_work_flops / sc.user_f_max_flops)[:, None] + bits / r_up
-        t_server = sc.server_work_flops / sc.server_f_max_flops[None, :] + bits / r_dn
+        r_up = physics.rate(bmax, g / s2, sc.user_p_max_w[:, None])
+        r_dn = physics.rate(bmax, g / s2, sc.server_p_max_w[None, :])
+        t_local = physics.compute_delay(1.0, sc.user_work_flops, sc.user_f_max_flops)[:, None] + physics.link_delay(1.0, bits, r_up)
+        t_server = physics.compute_delay(1.0, sc.server_work_flops, sc.server_f_max_flops[None, :]) + physics.link_delay(1.0, bits, r_dn)
         t_lb = np.minimum(t_local, t_server)
-        e_lb = bits * s2 * LN2 / g
-        cost_lb = sc.system.weight_time * t_lb + sc.system.weight_energy * e_lb
-        v_max = sc.n_users * sc.system.score_scale * math.log1p(3.0 * sc.system.score_norm)
+        e_lb = bits * physics.energy_per_bit_floor(s2, g)
+        cost_lb = physics.cost(t_lb, e_lb, sc.system.weight_time, sc.system.weight_energy)
+        v_max = sc.n_users * float(physics.score_of_share(sc.system.score_scale, sc.system.score_norm, 3.0))
         ok = np.isfinite(cost_lb)
         if math.isfinite(y) and y > 0:
             ok &= y * cost_lb <= v_max * (1.0 + 1e-9)
@@ -167,22 +163,23 @@ def p1_data(scenario, units: Units, y: float, p, f_user, b, P, F) -> P1Data:
 def _p1_coefficients(sc, units, y, p, f_user, b, P, F, usable) -> P1Data:
     ow = sc.system.weight_energy
     ot = sc.system.weight_time
-    d = sc.adapter_params
-    bits = sc.adapter_bits  # d ω_b
+    bits = sc.adapter_bits[:, None]  # d ω_b
     r_up, r_dn = pair_rates(sc, b, p, P)
-    e_full_up = p[:, None] * bits[:, None] / r_up  # E2 at φ = 1
-    e_full_dn = P * bits[:, None] / r_dn  # E4 at φ = 0
-    e3_full = sc.server_epochs[None, :] * sc.server_kappa[None, :] * (d * sc.flops_per_param)[:, None] * F**2  # E3 at φ = 0
-    e1_full = sc.user_epochs * sc.user_kappa * d * sc.flops_per_param * f_user**2  # E1 at φ = 1
-    share = sc.system.score_norm * (P / sc.server_p_max_w[None, :] + F / sc.server_f_max_flops[None, :] + b / sc.bandwidth_hz[None, :])
-    v = sc.system.score_scale * np.log1p(share)
+    t2_full = physics.link_delay(1.0, bits, r_up)  # T2 at φ = 1
+    t4_full = physics.link_delay(1.0, bits, r_dn)  # T4 at φ = 0
+    e_full_up = physics.link_energy(p[:, None], t2_full)  # E2 at φ = 1
+    e_full_dn = physics.link_energy(P, t4_full)  # E4 at φ = 0
+    e3_full = physics.compute_energy(1.0, sc.server_work_flops, sc.server_kappa[None, :], F)  # E3 at φ = 0
+    e1_full = physics.compute_energy(1.0, sc.user_work_flops, sc.user_kappa, f_user)  # E1 at φ = 1
+    v = physics.service_score(sc.system.score_scale, sc.system.score_norm, P / sc.server_p_max_w[None, :],
+                              F / sc.server_f_max_flops[None, :], b / sc.bandwidth_hz[None, :])  # (1)
     ou, tu = units.objective, units.seconds
     A = y * ow * e1_full / ou
     B = (y * ow * (e_full_dn + e3_full) - v) / ou  # the pair's cost at φ = 0
     BG = (y * ow * e_full_up - v) / ou  # B + G: the pair's cost at φ = 1, computed without cancellation
-    c1 = sc.user_work_flops / f_user / tu
-    c2 = bits[:, None] / r_up / tu
-    c34 = (sc.server_work_flops / F + bits[:, None] / r_dn) / tu
+    c1 = physics.compute_delay(1.0, sc.user_work_flops, f_user) / tu  # T1 per unit φ
+    c2 = t2_full / tu
+    c34 = (physics.compute_delay(1.0, sc.server_work_flops, F) + t4_full) / tu  # T3 + T4 at φ = 0
     # a pair whose coefficients are not numbers is unusable here too (with data in the supported range this
     # happens only on pairs usable_pairs already leaves out)
     finite = ~(np.isnan(B) | np.isnan(BG) | np.isnan(c2) | np.isnan(c34))

@@ -20,16 +20,14 @@ Dinkelbach objective in ``units.objective``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyomo.environ as pyo
 
+from .. import physics
+from ..evaluator import evaluate
 from ..points import initial_point
-from ..solution import Solution, evaluate
+from ..solution import Solution
 from ..units import Units, units_for
-
-LN2 = math.log(2.0)
 
 
 def positive_floor(scenario) -> float:
@@ -102,25 +100,25 @@ def declare_var_delay(m):
 
 
 def declare_expr_rates(m):
-    """r_up = b log2(1 + g p/(σ² b)), r_dn = b log2(1 + g P/(σ² b)), in hz bit/s."""
-    m.rate_up = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.b[n, s] * pyo.log(1 + m.gamma[n, s] * m.p[n] / m.b[n, s]) / LN2)
-    m.rate_dn = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.b[n, s] * pyo.log(1 + m.gamma[n, s] * m.P[n, s] / m.b[n, s]) / LN2)
+    """r_up = b log2(1 + g p/(σ² b)), r_dn = b log2(1 + g P/(σ² b)), in hz bit/s (MODEL.md §3.1)."""
+    m.rate_up = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.rate(m.b[n, s], m.gamma[n, s], m.p[n]))
+    m.rate_dn = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.rate(m.b[n, s], m.gamma[n, s], m.P[n, s]))
 
 
 def declare_expr_delays(m):
-    """T1_n, T2_nm, T3_nm, T4_nm in seconds (MODEL.md §3)."""
-    m.T1 = pyo.Expression(m.N, rule=lambda m, n: m.phi[n] * m.work_u[n] / m.Fu[n])
-    m.T2 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.phi[n] * m.bits[n] / m.rate_up[n, s])
-    m.T3 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: (1 - m.phi[n]) * m.work_s[n, s] / m.Fs[n, s])
-    m.T4 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: (1 - m.phi[n]) * m.bits[n] / m.rate_dn[n, s])
+    """T1_n, T2_nm, T3_nm, T4_nm in seconds (MODEL.md §3.2)."""
+    m.T1 = pyo.Expression(m.N, rule=lambda m, n: physics.compute_delay(m.phi[n], m.work_u[n], m.Fu[n]))
+    m.T2 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.link_delay(m.phi[n], m.bits[n], m.rate_up[n, s]))
+    m.T3 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.compute_delay(1 - m.phi[n], m.work_s[n, s], m.Fs[n, s]))
+    m.T4 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.link_delay(1 - m.phi[n], m.bits[n], m.rate_dn[n, s]))
 
 
 def declare_expr_energies(m):
-    """E1_n (once per user [decision]), E2_nm, E3_nm, E4_nm in J (MODEL.md §3)."""
-    m.E1 = pyo.Expression(m.N, rule=lambda m, n: m.kappa_u[n] * m.work_u[n] * m.phi[n] * m.Fu[n] ** 2)
-    m.E2 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.p[n] * m.T2[n, s])
-    m.E3 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.kappa_s[s] * m.work_s[n, s] * (1 - m.phi[n]) * m.Fs[n, s] ** 2)
-    m.E4 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: m.P[n, s] * m.T4[n, s])
+    """E1_n (once per user [decision]), E2_nm, E3_nm, E4_nm in J (MODEL.md §3.3)."""
+    m.E1 = pyo.Expression(m.N, rule=lambda m, n: physics.compute_energy(m.phi[n], m.work_u[n], m.kappa_u[n], m.Fu[n]))
+    m.E2 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.link_energy(m.p[n], m.T2[n, s]))
+    m.E3 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.compute_energy(1 - m.phi[n], m.work_s[n, s], m.kappa_s[s], m.Fs[n, s]))
+    m.E4 = pyo.Expression(m.N, m.M, rule=lambda m, n, s: physics.link_energy(m.P[n, s], m.T4[n, s]))
 
 
 def declare_expr_service(m, sc):
@@ -128,17 +126,17 @@ def declare_expr_service(m, sc):
     w1, w2 = sc.system.score_scale, sc.system.score_norm
     m.v = pyo.Expression(
         m.N, m.M,
-        rule=lambda m, n, s: w1 * pyo.log(1 + w2 * (m.P[n, s] / m.p_max_s[s] + m.Fs[n, s] / m.F_max_s[s] + m.b[n, s] / m.b_max[s])),
+        rule=lambda m, n, s: physics.service_score(w1, w2, m.P[n, s] / m.p_max_s[s], m.Fs[n, s] / m.F_max_s[s], m.b[n, s] / m.b_max[s]),
     )
     m.service = pyo.Expression(expr=sum(m.x[n, s] * m.v[n, s] for n in m.N for s in m.M))
 
 
 def declare_expr_cost(m, sc, u: Units):
-    """E_total and the cost ω_t T + ω_e E_total of (2), with T the epigraph variable."""
+    """E_total (MODEL.md §3.3) and the cost ω_t T + ω_e E_total of (2), with T the epigraph variable (in units.seconds)."""
     m.energy = pyo.Expression(
         expr=sum(m.E1[n] for n in m.N) + sum(m.x[n, s] * (m.E2[n, s] + m.E3[n, s] + m.E4[n, s]) for n in m.N for s in m.M)
     )
-    m.cost = pyo.Expression(expr=sc.system.weight_time * u.seconds * m.T + sc.system.weight_energy * m.energy)
+    m.cost = pyo.Expression(expr=physics.cost(u.seconds * m.T, m.energy, sc.system.weight_time, sc.system.weight_energy))
 
 
 # ---------------------------------------------------------------------------------------------

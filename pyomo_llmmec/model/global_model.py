@@ -40,15 +40,14 @@ delay decomposition in :mod:`pyomo_llmmec.methods.global_`).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyomo.environ as pyo
 
+from .. import physics
+from ..physics import LN2
 from ..solution import Solution
 from ..units import Units
 
-LN2 = math.log(2.0)
 EPS = 1e-6  # positive floors (fraction of each bound)
 
 
@@ -65,10 +64,10 @@ def min_delays(sc, a, u: Units) -> np.ndarray:
     """Per user, a lower bound on its delay: the faster of the two paths with every resource at its maximum."""
     d = _data(sc, a, u)
     s = a
-    ru = d["bmax"][s] * np.log2(1 + d["gam"] * d["pmaxu"] / d["bmax"][s])
-    rd = d["bmax"][s] * np.log2(1 + d["gam"] * d["pmaxs"][s] / d["bmax"][s])
-    local = d["W"] / d["fmaxu"] + d["D"] / ru
-    server = d["Ws"] / d["fmaxs"][s] + d["D"] / rd
+    ru = physics.rate(d["bmax"][s], d["gam"], d["pmaxu"])
+    rd = physics.rate(d["bmax"][s], d["gam"], d["pmaxs"][s])
+    local = physics.compute_delay(1.0, d["W"], d["fmaxu"]) + physics.link_delay(1.0, d["D"], ru)
+    server = physics.compute_delay(1.0, d["Ws"], d["fmaxs"][s]) + physics.link_delay(1.0, d["D"], rd)
     return np.minimum(local, server)
 
 
@@ -80,7 +79,7 @@ def min_energy(sc, a) -> float:
 
 def max_service(sc) -> float:
     """An upper bound on the total service: every share at 1 in (1)."""
-    return sc.n_users * sc.system.score_scale * math.log1p(3 * sc.system.score_norm)
+    return sc.n_users * float(physics.service_score(sc.system.score_scale, sc.system.score_norm, 1.0, 1.0, 1.0))
 
 
 def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: float, *, fixed_T: float | None = None,
@@ -95,8 +94,10 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     per-server subproblem of a delay interval with a split price); otherwise it
     is the full Dinkelbach objective Σ v − y (ω_t T + ω_e E).
     The tangent-plane cuts (6 families of n_cuts planes per user) are
-    thinned to at most ``max_cuts`` in all, so that the model stays within the
-    size-limited Gurobi licence (2000 rows) for up to ~8 users.
+    thinned to at most ``max_cuts`` in all (the rows stay below ~1500 for up to ~9 users).  The
+    size-limited Gurobi licence takes these nonlinear models up to 200 *variables*: ~8 users
+    (21 variables and 3 nonlinear rows per user); larger ones go to SCIP
+    (:func:`pyomo_llmmec.methods.global_.gurobi_fits`).
     """
     a = np.asarray(a)
     n_cuts = max(2, min(n_cuts, max_cuts // (6 * max(1, sc.n_users))))  # 6 families of n_cuts planes per user
@@ -115,8 +116,8 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     m.b = pyo.Var(m.N, bounds=B(EPS * bmax[s], bmax[s]))
     m.P = pyo.Var(m.N, bounds=B(EPS * pmaxs[s], pmaxs[s]))
     m.Fs = pyo.Var(m.N, bounds=B(EPS * fmaxs[s], fmaxs[s]))
-    ru_max = bmax[s] * np.log2(1 + gam * pmaxu / bmax[s])
-    rd_max = bmax[s] * np.log2(1 + gam * pmaxs[s] / bmax[s])
+    ru_max = physics.rate(bmax[s], gam, pmaxu)  # every resource at its maximum
+    rd_max = physics.rate(bmax[s], gam, pmaxs[s])
     m.ru = pyo.Var(m.N, bounds=B(np.zeros(N), ru_max))
     m.rd = pyo.Var(m.N, bounds=B(np.zeros(N), rd_max))
     m.T = pyo.Var(bounds=(0.0 if T_range is None else T_range[0], Tcap))
@@ -126,8 +127,8 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
     m.e = pyo.Var(m.N, [1, 2, 3, 4], bounds=(0.0, E_max))
 
     # rates: hypographs of the concave perspective, and r <= γ p / ln2
-    m.rate_up = pyo.Constraint(m.N, rule=lambda m, n: m.ru[n] <= m.b[n] * pyo.log(1 + gam[n] * m.p[n] / m.b[n]) / LN2)
-    m.rate_dn = pyo.Constraint(m.N, rule=lambda m, n: m.rd[n] <= m.b[n] * pyo.log(1 + gam[n] * m.P[n] / m.b[n]) / LN2)
+    m.rate_up = pyo.Constraint(m.N, rule=lambda m, n: m.ru[n] <= physics.rate(m.b[n], float(gam[n]), m.p[n]))
+    m.rate_dn = pyo.Constraint(m.N, rule=lambda m, n: m.rd[n] <= physics.rate(m.b[n], float(gam[n]), m.P[n]))
     m.rate_up_lin = pyo.Constraint(m.N, rule=lambda m, n: m.ru[n] * LN2 <= gam[n] * m.p[n])
     m.rate_dn_lin = pyo.Constraint(m.N, rule=lambda m, n: m.rd[n] * LN2 <= gam[n] * m.P[n])
     # local computing: e1 >= κ W^3 φ^3 / t1^2 as φ² <= w t1, w² <= z φ, e1 = κ W^3 z ; F_n <= F_max: φ W <= F_max t1
@@ -176,7 +177,7 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
                 m.cuts.add(m.e[n, tk] >= 3 * c * rho**2 * xf() - 2 * c * rho**3 * m.t[n, tk])
         # spectral efficiencies ζ (bit/s/Hz) from low SNR to the largest a link can reach with 1 % of the band
         g = gam[n]
-        zeta_hi = [math.log2(1 + g * pmax / (0.01 * bmax[s[n]])) for pmax in (pmaxu[n], pmaxs[s[n]])]
+        zeta_hi = [float(physics.rate(0.01 * bmax[s[n]], g, pmax)) / (0.01 * bmax[s[n]]) for pmax in (pmaxu[n], pmaxs[s[n]])]
         for (tk, xf, sv, r, pw), zh in zip(((2, lambda n=n: m.phi[n], m.s2, m.ru, m.p), (4, lambda n=n: 1 - m.phi[n], m.s4, m.rd, m.P)),
                                            zeta_hi):
             for z in np.geomspace(1e-3, max(zh, 2e-3), n_cuts):
@@ -188,13 +189,15 @@ def build_association_model(sc, a, u: Units, y: float, T_max: float, E_max: floa
 
     # service score (1) with tangent planes
     w1, w2 = sc.system.score_scale, sc.system.score_norm
-    m.v = pyo.Var(m.N, bounds=(0.0, w1 * math.log1p(3 * w2)))
+    m.v = pyo.Var(m.N, bounds=(0.0, float(physics.service_score(w1, w2, 1.0, 1.0, 1.0))))
     share = lambda m, n: m.P[n] / pmaxs[s[n]] + m.Fs[n] / fmaxs[s[n]] + m.b[n] / bmax[s[n]]  # noqa: E731
-    m.score = pyo.Constraint(m.N, rule=lambda m, n: m.v[n] <= w1 * pyo.log(1 + w2 * share(m, n)))
+    m.score = pyo.Constraint(m.N, rule=lambda m, n: m.v[n] <= physics.service_score(
+        w1, w2, m.P[n] / pmaxs[s[n]], m.Fs[n] / fmaxs[s[n]], m.b[n] / bmax[s[n]]))
     pts = np.linspace(0.0, 3.0, 13)
+    v_at = [float(physics.service_score(w1, w2, float(x), 0.0, 0.0)) for x in pts]  # (1) at total share x
     m.score_tangents = pyo.Constraint(
         m.N, range(len(pts)),
-        rule=lambda m, n, k: m.v[n] <= w1 * (math.log1p(w2 * pts[k]) + w2 * (share(m, n) - pts[k]) / (1 + w2 * pts[k])),
+        rule=lambda m, n, k: m.v[n] <= v_at[k] + w1 * w2 * (share(m, n) - pts[k]) / (1 + w2 * pts[k]),
     )
     ot, ow = sc.system.weight_time, sc.system.weight_energy
     energy = sum(m.e[n, k] for n in m.N for k in (1, 2, 3, 4))

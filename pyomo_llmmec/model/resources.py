@@ -19,9 +19,13 @@ which is the same expression, well scaled.  For fixed z the objective (12)
 
 is concave and the constraints — budgets (3d), (3f), (3h), bounds (3e), (3g),
 (3i) and delays (3j) — are convex, so Ipopt finds its global optimum.  The
-model is built once; φ, y, the transform's anchors and the own-pair data are
-mutable Params updated between solves (the three budget constraints are
-re-declared when the association changes).
+model is built once; the association's own-pair data are mutable Params, and
+the data of the current point (φ, the transform's anchors, the units, and the
+objective's coefficients, which carry y) are fixed Vars (``POINT_DATA``) —
+constants for any solver, and columns that
+:class:`pyomo_llmmec.nlp.PersistentIpopt` keeps, so that it writes the NL file
+once per association and re-solves with new data (the three budget constraints
+are re-declared when the association changes).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 
+from .. import physics
 from ..errors import SolveFailed
 from ..units import Units, units_for
 
-LN2 = math.log(2.0)
+#: the fixed Vars holding the current point's data (see build_part2)
+POINT_DATA = ("phi", "t_unit", "c_service", "c_energy", "c_time", "E2_0", "p_0", "rup_0", "E4_0", "P_0", "rdn_0")
 
 
 def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
@@ -59,18 +65,26 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m.bmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
     m.pmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
     m.Fmax_own = pyo.Param(m.N, mutable=True, initialize=1.0)
-    m.phi = pyo.Param(m.N, mutable=True, initialize=0.5, doc="φ_n (fixed in part 2)")
-    m.y = pyo.Param(mutable=True, initialize=1.0, doc="Dinkelbach parameter")
-    # time and objective units follow the current point (set_point), so T and the objective stay O(1)
-    m.t_unit = pyo.Param(mutable=True, initialize=u.seconds, doc="seconds per unit of T")
-    m.obj_unit = pyo.Param(mutable=True, initialize=u.objective, doc="objective unit")
+    # data of the current point: fixed Vars, i.e. constants for every solver, changed between solves without
+    # rebuilding the model; pyomo_llmmec.nlp.PersistentIpopt keeps them as NLP columns so the NL file is written once
+    # per association (POINT_DATA lists them)
+    m.phi = pyo.Var(m.N, initialize=0.5, doc="φ_n (fixed in part 2)")
+    # time and objective units follow the current point (set_point), so T and the objective stay O(1); the
+    # objective's coefficients carry the Dinkelbach parameter y and the objective unit, so that (12) is a sum of
+    # per-user terms (a coefficient times a user's expression): its Hessian stays sparse, one block per user
+    m.t_unit = pyo.Var(initialize=u.seconds, doc="seconds per unit of T")
+    m.c_service = pyo.Var(initialize=1.0 / u.objective, doc="1 / objective unit")
+    m.c_energy = pyo.Var(initialize=sc.system.weight_energy / u.objective, doc="y·ω_e / objective unit")
+    m.c_time = pyo.Var(initialize=sc.system.weight_time * u.seconds / u.objective, doc="y·ω_t·t_unit / objective unit")
     # anchors of the quadratic transform (11)
-    m.E2_0 = pyo.Param(m.N, mutable=True, initialize=0.0)
-    m.p_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
-    m.rup_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
-    m.E4_0 = pyo.Param(m.N, mutable=True, initialize=0.0)
-    m.P_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
-    m.rdn_0 = pyo.Param(m.N, mutable=True, initialize=1.0)
+    m.E2_0 = pyo.Var(m.N, initialize=0.0)
+    m.p_0 = pyo.Var(m.N, initialize=1.0)
+    m.rup_0 = pyo.Var(m.N, initialize=1.0)
+    m.E4_0 = pyo.Var(m.N, initialize=0.0)
+    m.P_0 = pyo.Var(m.N, initialize=1.0)
+    m.rdn_0 = pyo.Var(m.N, initialize=1.0)
+    for name in POINT_DATA:
+        getattr(m, name).fix()
 
     p_max_u = sc.user_p_max_w
     F_max_u = sc.user_f_max_flops / u.flops
@@ -81,37 +95,31 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m.Fs = pyo.Var(m.N, initialize=1.0)
     m.T = pyo.Var(domain=pyo.NonNegativeReals, initialize=1.0)
 
-    m.rate_up = pyo.Expression(m.N, rule=lambda m, n: m.b[n] * pyo.log(1 + m.gamma[n] * m.p[n] / m.b[n]) / LN2)
-    m.rate_dn = pyo.Expression(m.N, rule=lambda m, n: m.b[n] * pyo.log(1 + m.gamma[n] * m.P[n] / m.b[n]) / LN2)
+    m.rate_up = pyo.Expression(m.N, rule=lambda m, n: physics.rate(m.b[n], m.gamma[n], m.p[n]))
+    m.rate_dn = pyo.Expression(m.N, rule=lambda m, n: physics.rate(m.b[n], m.gamma[n], m.P[n]))
     m.v = pyo.Expression(  # (1)
-        m.N,
-        rule=lambda m, n: sc.system.score_scale
-        * pyo.log(1 + sc.system.score_norm * (m.P[n] / m.pmax_own[n] + m.Fs[n] / m.Fmax_own[n] + m.b[n] / m.bmax_own[n])),
-    )
-    m.E1 = pyo.Expression(m.N, rule=lambda m, n: m.kappa_u[n] * m.work_u[n] * m.phi[n] * m.Fu[n] ** 2)
-    m.E3 = pyo.Expression(m.N, rule=lambda m, n: m.kappa_s[n] * m.work_s[n] * (1 - m.phi[n]) * m.Fs[n] ** 2)
+        m.N, rule=lambda m, n: physics.service_score(
+            sc.system.score_scale, sc.system.score_norm, m.P[n] / m.pmax_own[n], m.Fs[n] / m.Fmax_own[n], m.b[n] / m.bmax_own[n]))
+    m.E1 = pyo.Expression(m.N, rule=lambda m, n: physics.compute_energy(m.phi[n], m.work_u[n], m.kappa_u[n], m.Fu[n]))
+    m.E3 = pyo.Expression(m.N, rule=lambda m, n: physics.compute_energy(1 - m.phi[n], m.work_s[n], m.kappa_s[n], m.Fs[n]))
     m.E2_bound = pyo.Expression(  # (11) for χ1/r_up
         m.N, rule=lambda m, n: 0.5 * m.E2_0[n] * ((m.p[n] / m.p_0[n]) ** 2 + (m.rup_0[n] / m.rate_up[n]) ** 2)
     )
     m.E4_bound = pyo.Expression(  # (11) for χ2/r_dn
         m.N, rule=lambda m, n: 0.5 * m.E4_0[n] * ((m.P[n] / m.P_0[n]) ** 2 + (m.rdn_0[n] / m.rate_dn[n]) ** 2)
     )
-    ot, ow = sc.system.weight_time, sc.system.weight_energy
-    m.obj = pyo.Objective(  # (12), in obj_unit
-        expr=(
-            sum(m.v[n] for n in m.N)
-            - m.y * ot * m.t_unit * m.T
-            - m.y * ow * sum(m.E1[n] + m.E3[n] + m.E2_bound[n] + m.E4_bound[n] for n in m.N)
-        ) / m.obj_unit,
+    m.obj = pyo.Objective(  # (12), in objective units: Σ_n (v_n − y·ω_e·E_n)/unit − y·ω_t·T/unit
+        expr=sum(m.c_service * m.v[n] - m.c_energy * (m.E1[n] + m.E3[n] + m.E2_bound[n] + m.E4_bound[n]) for n in m.N)
+        - m.c_time * m.T,
         sense=pyo.maximize,
     )
     m.delay = pyo.Constraint(  # (3j), in t_unit
         m.N,
         rule=lambda m, n: (
-            m.phi[n] * m.work_u[n] / m.Fu[n]
-            + m.phi[n] * m.bits[n] / m.rate_up[n]
-            + (1 - m.phi[n]) * m.work_s[n] / m.Fs[n]
-            + (1 - m.phi[n]) * m.bits[n] / m.rate_dn[n]
+            physics.compute_delay(m.phi[n], m.work_u[n], m.Fu[n])
+            + physics.link_delay(m.phi[n], m.bits[n], m.rate_up[n])
+            + physics.compute_delay(1 - m.phi[n], m.work_s[n], m.Fs[n])
+            + physics.link_delay(1 - m.phi[n], m.bits[n], m.rate_dn[n])
         ) / m.t_unit
         <= m.T,
     )
@@ -161,7 +169,6 @@ def set_point(m, scenario, solution, evaluation, y: float) -> None:
     """Anchor the transform (11) and Ipopt's start at a point; set φ and y."""
     u = m.units
     s, ev = solution, evaluation
-    m.y.set_value(float(y))
 
     def clip(var, val):
         lo, hi = var.lb, var.ub
@@ -191,8 +198,11 @@ def set_point(m, scenario, solution, evaluation, y: float) -> None:
         m.E2_0[n].set_value(p0 * up_work * pyo.value(m.bits[n]) / r_up0 if up_work > 0 else 0.0)
         m.E4_0[n].set_value(P0 * dn_work * pyo.value(m.bits[n]) / r_dn0 if dn_work > 0 else 0.0)
     ref = units_for(scenario, ev)
+    ot, ow = scenario.system.weight_time, scenario.system.weight_energy
     m.t_unit.set_value(ref.seconds)
-    m.obj_unit.set_value(ref.objective)
+    m.c_service.set_value(1.0 / ref.objective)
+    m.c_energy.set_value(float(y) * ow / ref.objective)
+    m.c_time.set_value(float(y) * ot * ref.seconds / ref.objective)
     m.T.set_value(max(ev.delay / ref.seconds, 0.0) * (1 + 1e-9))
 
 

@@ -49,6 +49,8 @@ from .association import P1Data
 
 @dataclass
 class SDRResult:
+    """One SDR solve: cvxpy's status (``optimal``, ``optimal_inaccurate``, or ``failed: ...``) and what it found."""
+
     status: str
     solver: str
     lower_bound: float  # SDP optimum (a lower bound on P1's minimum), model units
@@ -150,7 +152,7 @@ class SDRProblem:
                     raise
                 errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
                 continue
-            if self.problem.status in ("optimal", "optimal_inaccurate"):
+            if self.problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):  # the caller takes only OPTIMAL's value as a bound
                 x, phi = self._read()
                 if x is not None:
                     iters = getattr(self.problem.solver_stats, "num_iters", None)

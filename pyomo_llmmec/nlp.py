@@ -1,0 +1,179 @@
+"""Re-solving one Pyomo NLP with changed data, without writing it again (issue 16).
+
+``SolverFactory('cyipopt').solve(model)`` writes the model to an NL file (Pyomo's
+NL writer, then PyNumero's ASL reads it back) on *every* solve.  For AO part 2
+at 1000 users × 20 servers that is ~0.6 s of a ~2 s solve, and part 2 solves the
+same model ~100 times with only its data changed.  :class:`PersistentIpopt`
+writes it once:
+
+* the data that change between solves (φ, y, the quadratic transform's anchors,
+  the units of T and of the objective) are declared in the Pyomo model as
+  **fixed variables** (``Var`` + ``fix()``).  Every other solver sees them as
+  constants, exactly like mutable Params;
+* here they are unfixed while PyNumero's :class:`PyomoNLP` is built, so they are
+  columns of the NL file, and a :class:`ProjectedNLP` hides them from Ipopt.
+  Before each solve their current values are copied into the NLP's primal
+  vector; Ipopt optimises the other variables only;
+* Ipopt starts from the model's current variable values and, with ``warm=True``
+  and when the previous solve of the same NLP ended optimal, from its constraint
+  and bound multipliers (``warm_start_init_point``).
+
+Measured on AO part 2 (docs/DESIGN.md, "Scale"): no faster than writing the NL
+file at every solve, because the data columns multiply the Hessian's nonzeros
+(13 000 → 186 003 at 1000 users × 20 servers), and the multiplier warm start
+took more iterations there; so part 2 uses it only with ``part2_persistent=True``.
+
+The NLP is rebuilt when :meth:`PersistentIpopt.invalidate` is called (the
+model's structure or a variable bound changed, e.g. a new association).
+
+The termination condition is Pyomo's :class:`TerminationCondition`, mapped from
+Ipopt's status as Pyomo's own cyipopt interface maps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.opt import TerminationCondition
+
+from . import interrupts
+
+log = logging.getLogger(__name__)
+
+#: Ipopt options for a warm re-solve (the start is the previous optimum, with its multipliers)
+WARM_OPTIONS = {
+    "warm_start_init_point": "yes",
+    "warm_start_bound_push": 1e-9,
+    "warm_start_bound_frac": 1e-9,
+    "warm_start_slack_bound_push": 1e-9,
+    "warm_start_slack_bound_frac": 1e-9,
+    "warm_start_mult_bound_push": 1e-9,
+    "mu_init": 1e-6,
+}
+
+
+def _termination(status_msg) -> TerminationCondition:
+    from pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver import _cyipopt_status_enum, _ipopt_term_cond
+
+    return _ipopt_term_cond[_cyipopt_status_enum[status_msg]]
+
+
+class PersistentIpopt:
+    """Ipopt (cyipopt) on one Pyomo model whose NL representation is built once.
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        The NLP (one active objective, continuous variables).
+    data_vars : iterable of Var or VarData
+        The fixed variables that hold data changed between solves; they must be
+        fixed (``fix()``) and appear in the model's expressions.
+    options : dict
+        Ipopt options for every solve (``print_level``, ``tol``, ...).
+    warm : bool
+        Start from the previous solve's multipliers when it ended optimal.
+
+    Attributes
+    ----------
+    builds : int
+        How many times the NLP was built (NL file written).
+    solves, iterations : int
+        Solves and Ipopt iterations so far.
+    """
+
+    def __init__(self, model, data_vars, options: dict, *, warm: bool = True):
+        self.model = model
+        self.data = [v for comp in data_vars for v in (comp.values() if comp.is_indexed() else (comp,))]
+        if not all(v.fixed for v in self.data):
+            raise ValueError("PersistentIpopt: every data variable must be fixed (Var.fix())")
+        self.options = dict(options)
+        self.warm = warm
+        self.builds = self.solves = self.iterations = 0
+        self.build_seconds = 0.0
+        self._nlp = None
+
+    def invalidate(self) -> None:
+        """Forget the NLP (rebuilt at the next solve): call after a structural or bound change."""
+        self._nlp = None
+
+    def _build(self):
+        from pyomo.contrib.pynumero.interfaces.nlp_projections import ProjectedNLP
+        from pyomo.contrib.pynumero.interfaces.pyomo_nlp import PyomoNLP
+
+        t0 = time.perf_counter()
+        for v in self.data:
+            v.unfix()
+        try:
+            nlp = PyomoNLP(self.model)
+        finally:
+            for v in self.data:
+                v.fix()
+        pvars = nlp.get_pyomo_variables()
+        index = {id(v): i for i, v in enumerate(pvars)}
+        data_ids = {id(v) for v in self.data}
+        self._data_idx = np.array([index[id(v)] for v in self.data if id(v) in index], dtype=int)
+        self._data_used = [v for v in self.data if id(v) in index]  # a data var no expression uses is not in the NLP
+        self._dec_vars = [v for v in pvars if id(v) not in data_ids]
+        names = nlp.primals_names()
+        self._proj = ProjectedNLP(nlp, [names[index[id(v)]] for v in self._dec_vars])
+        self._nlp = nlp
+        self._duals = None  # (mult_g, zL, zU) of the last optimal solve
+        self.builds += 1
+        self.build_seconds += time.perf_counter() - t0
+
+    def solve(self, *, warm: bool | None = None):
+        """Solve from the model's current values; load the optimum into the model.
+
+        Returns
+        -------
+        (TerminationCondition, int, float)
+            Pyomo's termination condition, Ipopt's iterations, the objective's
+            value at Ipopt's point in the model's sense.
+        """
+        from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
+
+        if self._nlp is None:
+            self._build()
+        nlp, proj = self._nlp, self._proj
+        x_full = nlp.get_primals().copy()
+        x_full[self._data_idx] = [v.value for v in self._data_used]
+        nlp.set_primals(x_full)
+        x0 = np.array([v.value for v in self._dec_vars], dtype=float)
+        lo, hi = proj.primals_lb(), proj.primals_ub()
+        x0 = np.minimum(np.maximum(x0, lo), hi)
+        proj.set_primals(x0)
+        iters = [0]
+
+        def callback(*args):
+            iters[0] = int(args[3] if len(args) >= 13 else args[2])
+            return interrupts.requested() is None  # False: Ipopt stops at once (User_Requested_Stop)
+
+        problem = CyIpoptNLP(proj, intermediate_callback=callback, halt_on_evaluation_error=False)
+        use_warm = (self.warm if warm is None else warm) and self._duals is not None
+        opts = {**self.options, **(WARM_OPTIONS if use_warm else {})}
+        for k, v in opts.items():
+            problem.add_option(k, v)
+        try:
+            with interrupts.deferred():
+                if use_warm:
+                    g, zl, zu = self._duals
+                    x, info = problem.solve(x0, lagrange=g, zl=zl, zu=zu)
+                else:
+                    x, info = problem.solve(x0)
+        finally:
+            problem.close()
+        self.solves += 1
+        self.iterations += iters[0]
+        tc = _termination(info["status_msg"])
+        if np.all(np.isfinite(x)):
+            for v, val in zip(self._dec_vars, x):
+                v.set_value(float(val), skip_validation=True)
+        self._duals = (info["mult_g"].copy(), info["mult_x_L"].copy(), info["mult_x_U"].copy()) \
+            if tc == TerminationCondition.optimal else None
+        obj = float(info["obj_val"])
+        sense = next(self.model.component_data_objects(pyo.Objective, active=True)).sense
+        # PyNumero's NLP minimises: a maximisation objective is negated in it
+        return tc, iters[0], (-obj if sense == pyo.maximize else obj)
