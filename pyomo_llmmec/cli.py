@@ -151,8 +151,8 @@ def cmd_solve(args) -> int:
     opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver") if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
-    elif sys.stderr.isatty():
-        opts["progress"] = True  # a live status line on a terminal (lns); silent when piped
+    elif sys.stderr.isatty() and not args.quiet:
+        opts["progress"] = True  # a live status line on a terminal (every method); silent when piped or with --quiet
     sol = solve(sc, method=args.method, **opts)
     interrupts.finishing()  # the result is complete: a signal from now on does not stop the summary and the write
     def report():
@@ -328,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (Algorithm 1 line 1, default) or equal (equal split)")
     s.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip (no size limit) or auto (default: Gurobi where the model fits its licence, else SCIP)")
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
+    s.add_argument("-q", "--quiet", action="store_true", help="no live status line on a terminal")
     s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
     s.set_defaults(func=cmd_solve)
 

@@ -137,7 +137,7 @@ def test_exact_p1_solvers_agree(paper_default):
 def test_gurobi_size_limit_is_a_clear_failure(tmp_path, capsys):
     if not solvers.gurobi_size_limited():
         pytest.skip("needs Gurobi's size-limited licence")
-    sc = lm.generate_scenario(100, 20, seed=0)  # P1 has 2101 variables > 2000
+    sc = lm.generate_scenario(70, 2, seed=0)  # P1 has 211 variables > 200 (a nonconvex MIQCP under the pip licence)
     with pytest.raises(lm.SolverUnavailable, match="use --assoc milp"):
         lm.solve(sc, "dashf", assoc="gurobi")
     path = tmp_path / "big.xlsx"
@@ -289,3 +289,21 @@ def test_budget_repairs_are_measured_and_recorded(paper_default):
     assert np.all(np.isfinite(rep)) and np.all(rep >= 0)
     assert sol.info["part2_repairs"] == int(np.sum(rep > 0))
     assert sol.info["part2_max_repair"] == pytest.approx(rep.max() if len(rep) else 0.0)
+
+
+def test_live_status_line_follows_the_history(toy, data_dir):
+    """options.progress (set by the CLI on a terminal) shows a status line; it does not change the result."""
+    from pyomo_llmmec.methods.ao import LiveStatus, live_status
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    assert live_status(SolveOptions(), "dashf", 0.0) is None  # off unless asked for (piped, --quiet, the API)
+    line = live_status(SolveOptions(progress=True), "dashf", 0.0)
+    assert isinstance(line, LiveStatus)
+    line.row({"iteration": 1, "step": "part2", "scr": 2.0})
+    line.row({"iteration": 1, "step": "part1", "scr": float("nan")})
+    assert line.bar.n == 2 and line.best == 2.0
+    line.close()
+    quiet = lm.solve(toy, "dashf")
+    live = lm.solve(toy, "dashf", progress=True)
+    assert live.scr == quiet.scr and len(live.history) == len(quiet.history)
+    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "--quiet"]) == 0

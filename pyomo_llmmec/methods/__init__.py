@@ -103,7 +103,7 @@ def _dashf(sc, o: SolveOptions) -> Solution:
 
 @register("global")
 def _global(sc, o: SolveOptions) -> Solution:
-    """The global optimum of (3) with Gurobi (see pyomo_llmmec.methods.global_)."""
+    """The global optimum of (3) with Gurobi and/or SCIP, option ``solver`` (see pyomo_llmmec.methods.global_)."""
     from .global_ import solve_global
 
     say = print if o.verbose else (lambda *a, **k: None)
@@ -134,7 +134,7 @@ def _lns(sc, o: SolveOptions) -> Solution:
         remaining = search.deadline - time.perf_counter()
         if remaining <= 0:
             break
-        s = METHODS[name](sc, o.replace(time_limit=remaining, verbose=False))
+        s = METHODS[name](sc, o.replace(time_limit=remaining, verbose=False, progress=False))  # lns has its own line
         starts.append((name, s))
         search.hist.add(iteration=0, step=f"start method: {name}", status=s.status, seconds=time.perf_counter() - search.t0)
     return search.run(starts)

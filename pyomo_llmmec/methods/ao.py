@@ -46,11 +46,14 @@ HISTORY_COLUMNS = [
 class History:
     """Rows of the solution's ``history`` sheet (see docs/WORKBOOKS.md)."""
 
-    def __init__(self):
+    def __init__(self, on_add=None):
         self.rows: list[dict] = []
+        self.on_add = on_add  # called with each row (the CLI's live status line)
 
     def add(self, **row):
         self.rows.append(row)
+        if self.on_add is not None:
+            self.on_add(row)
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows)
@@ -62,10 +65,50 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
     """Run Algorithm 1's loop with the given blocks from ``start``; returns the evaluated incumbent."""
     sc = scenario
     t_start = time.perf_counter()
-    deadline = t_start + options.time_limit
     timer = PhaseTimer()
-    hist = History()
+    bar = live_status(options, method, t_start)
+    hist = History(on_add=bar.row if bar is not None else None)
     say = print if options.verbose else (lambda *a, **k: None)
+    try:
+        return _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def live_status(options, method, t_start):
+    """The run's live status line (:class:`LiveStatus`) when ``options.progress`` is set, else None.
+
+    The CLI sets ``progress`` when stderr is a terminal and ``--quiet`` is not given."""
+    return LiveStatus(method, t_start) if options.progress else None
+
+
+class LiveStatus:
+    """A one-line status on stderr, shown once the run is longer than 2 s (tqdm's ``delay``): steps, the
+    outer iteration, the last step, the SCR so far and the elapsed time."""
+
+    def __init__(self, method, t_start):
+        from tqdm import tqdm
+
+        self.t_start = t_start
+        self.best = None
+        self.bar = tqdm(total=None, desc=method, unit=" steps", leave=False, delay=2.0, dynamic_ncols=True)
+
+    def row(self, row):
+        scr = row.get("scr")
+        if isinstance(scr, float) and scr == scr:
+            self.best = scr if self.best is None else max(self.best, scr)
+        it = row.get("iteration", "")
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"outer {it}, {row.get('step', '')}, SCR {self.best:.6g}" if self.best is not None else
+                                 f"outer {it}", refresh=False)
+
+    def close(self):
+        self.bar.close()
+
+
+def _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say) -> Solution:
+    deadline = t_start + options.time_limit
 
     with timer("evaluation"):
         inc_ev = evaluate(sc, start, attach=False)

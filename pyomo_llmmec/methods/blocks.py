@@ -266,10 +266,11 @@ class GurobiAssociation:
         solvers.require("gurobi")
         N, M = scenario.n_users, scenario.n_servers
         n_vars, n_cons = N * M + N + 1, N + 3 * M + N * M
-        if solvers.gurobi_size_limited() and max(n_vars, n_cons) > solvers.GUROBI_SIZE_LIMIT:
+        # P1 with its bilinear x·φ terms is a nonconvex MIQCP: the pip licence's nonlinear limit applies to its variables
+        if solvers.gurobi_size_limited() and (n_vars > solvers.GUROBI_NONLINEAR_SIZE_LIMIT or n_cons > solvers.GUROBI_SIZE_LIMIT):
             raise SolverUnavailable(
                 f"Gurobi's size-limited licence cannot take P1 of {N} users x {M} servers ({n_vars} variables, {n_cons} "
-                f"constraints; the limit is {solvers.GUROBI_SIZE_LIMIT}): use --assoc milp (HiGHS, exact, no size limit) or a full licence"
+                f"constraints; {solvers.GUROBI_LIMITS_TEXT}): use --assoc milp (HiGHS, exact, no size limit) or a full licence"
             )
         from pyomo.contrib.appsi.solvers import Gurobi
 
