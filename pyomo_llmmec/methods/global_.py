@@ -522,19 +522,51 @@ def solve_global(sc, o, start: Solution | None, say) -> Solution:
         scores.append(best)
     order = np.argsort(scores)[::-1]
     open_bounds = {}  # association -> an upper bound on its SCR
+    line = _live_line(o, n_assoc)
+
+    def show(screened):
+        if line is None:
+            return
+        bound = max([gs.y_target, *open_bounds.values()]) if screened == n_assoc else math.inf
+        line.n = info["proved"]
+        line.set_postfix_str(f"open {len(open_bounds)}, screened {screened}/{n_assoc}, best {gs.y:.6g}, bound {bound:.6g}, "
+                             f"gap {(bound - gs.y) / gs.y:.2g}" if gs.best is not None else "no point yet", refresh=True)
+
     screen_limit = max(1.0, min(30.0, limit / (4 * len(assocs))))
-    for k in order:
-        if gs.time_left() <= 0:
-            open_bounds[k] = math.inf
-            continue
-        proved, U = screen(gs, assocs[k], screen_limit)
-        if proved:
-            info["proved"] += 1
-        else:
-            open_bounds[k] = gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u)
-    info["screened_open"] = len(open_bounds)
-    # delay decomposition for the rest, largest bound first, sharing the remaining time
-    # (passes: an association proved early leaves its share of the time to the ones still open)
+    try:
+        for i, k in enumerate(order):
+            if gs.time_left() <= 0:
+                open_bounds[k] = math.inf
+                continue
+            proved, U = screen(gs, assocs[k], screen_limit)
+            if proved:
+                info["proved"] += 1
+            else:
+                open_bounds[k] = gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u)
+            show(i + 1)
+        info["screened_open"] = len(open_bounds)
+        _decompose_open(gs, info, assocs, open_bounds, lambda: show(n_assoc))
+    finally:
+        if line is not None:
+            line.close()
+    bound = max([gs.y_target, *open_bounds.values()])
+    info["unresolved"] = len(open_bounds)
+    return _finish(gs, info, bound, t0)
+
+
+def _live_line(o, n_assoc):
+    """The CLI's live status line (``options.progress``: stderr is a terminal, no --quiet), shown after 2 s: associations
+    proved, open and screened, the best SCR, the bound and the gap."""
+    if not o.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n_assoc, desc="global: associations proved", leave=False, delay=2.0, dynamic_ncols=True)
+
+
+def _decompose_open(gs, info, assocs, open_bounds, show) -> None:
+    """The delay decomposition for the associations the screen left open, largest bound first, sharing the remaining
+    time (passes: an association proved early leaves its share of the time to the ones still open)."""
     info["passes"] = 0
     while open_bounds and gs.time_left() > 1.0:
         info["passes"] += 1
@@ -550,9 +582,7 @@ def solve_global(sc, o, start: Solution | None, say) -> Solution:
                 del open_bounds[k]
             else:
                 open_bounds[k] = min(open_bounds[k], bound_k)
-    bound = max([gs.y_target, *open_bounds.values()])
-    info["unresolved"] = len(open_bounds)
-    return _finish(gs, info, bound, t0)
+            show()
 
 
 def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
