@@ -28,20 +28,29 @@ from ..model.full import build_model, extract_solution, load_solution
 from ..points import initial_point
 from ..solution import evaluate
 from ..units import units_for
-from .ao import History
+from .ao import History, live_status
 
 
 def solve_mindtpy(sc, o, say):
     solvers.require("mindtpy")
-    import pyomo.environ as pyo
-
     t0 = time.perf_counter()
     limit = o.time_limit if math.isfinite(o.time_limit) else 600.0
     deadline = t0 + limit
     best = initial_point(sc)
     best_ev = evaluate(sc, best, attach=False)
     y = best_ev.scr
-    hist = History()
+    line = live_status(o, "mindtpy", t0)  # the CLI's status line on a terminal
+    hist = History(on_add=line.row if line is not None else None)
+    try:
+        return _dinkelbach(sc, o, say, t0, deadline, best, best_ev, y, hist)
+    finally:
+        if line is not None:
+            line.close()
+
+
+def _dinkelbach(sc, o, say, t0, deadline, best, best_ev, y, hist):
+    import pyomo.environ as pyo
+
     hist.add(iteration=0, step="init", scr=y, candidate_scr=y, accepted=True, status="ok", seconds=0.0)
     warnings, status = [], "converged"
     units = units_for(sc, best_ev)
