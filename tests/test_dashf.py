@@ -307,3 +307,25 @@ def test_live_status_line_follows_the_history(toy, data_dir):
     live = lm.solve(toy, "dashf", progress=True)
     assert live.scr == quiet.scr and len(live.history) == len(quiet.history)
     assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "--quiet"]) == 0
+
+
+def test_p1_by_delay_level_reports_a_level_whose_phi_lp_fails(monkeypatch):
+    """A level's association whose φ LP fails (HiGHS 'unknown' on extreme data) is skipped and named in the status;
+    the proposal is then the best of the others (here: the incumbent's association)."""
+    from pyomo_llmmec.errors import SolveFailed
+    from pyomo_llmmec.methods.blocks import GAPAssociation
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    sc = lm.generate_scenario(10, 2, seed=0)
+    s0, units, data, phi = _p1_at_start(sc)
+    real = phi.solve_data
+
+    def flaky(d, a):
+        if not np.array_equal(a, s0.assignment):
+            raise SolveFailed("the φ linear program (P1 with x fixed) ended with status unknown", status="unknown")
+        return real(d, a)
+
+    monkeypatch.setattr(phi, "solve_data", flaky)
+    prop = GAPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment)
+    assert np.array_equal(prop.assignment, s0.assignment)
+    assert "φ LP failed (unknown)" in prop.status

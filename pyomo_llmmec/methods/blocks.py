@@ -434,14 +434,19 @@ class GAPAssociation:
         for f in self.levels:
             with self.timer("GAP (P1 by delay level)"):
                 a, status = self._gap(level_costs(data, f * T0), data)
-            statuses.append(f"{f:g}T: {status}")
             if a is None or np.array_equal(a, best[1]):
+                statuses.append(f"{f:g}T: {status}")
                 continue
-            phi_a, _T, obj_a = self.phi_step.solve_data(data, a)
+            try:
+                phi_a, _T, obj_a = self.phi_step.solve_data(data, a)
+            except SolveFailed as exc:  # this level's association is not scored (HiGHS 'unknown' on its φ LP): reported
+                statuses.append(f"{f:g}T: {status}; its φ LP failed ({exc.status})")
+                continue
+            statuses.append(f"{f:g}T: {status}")
             if obj_a < best[0]:
                 best = (obj_a, a, phi_a)
         obj, a, phi = best
-        ok = all(st.split(": ", 1)[1].startswith(("optimal", "infeasible")) for st in statuses)
+        ok = all(st.split(": ", 1)[1].startswith(("optimal", "infeasible")) and "failed" not in st for st in statuses)
         return Proposal(a, phi, obj, math.nan, "levels solved" if ok else "; ".join(statuses), time.perf_counter() - t0,
                         extra={**extra, "levels": "; ".join(statuses)})
 
