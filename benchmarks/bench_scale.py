@@ -110,6 +110,10 @@ def report(rows, out_md: Path, out_png: Path):
     lines.append("")
     lines.append(f"Log–log slope of the default DASHF's wall time against N·M over {len(pts)} converged sizes: "
                  + (f"{k:.2f}" if k == k else "n/a (fewer than two converged sizes)"))
+    heavy = [r for r in rows if float(str(r.get("load_1min") or "0").lstrip("~")) > 2]
+    if heavy:
+        lines.append(f"{len(heavy)} of {len(rows)} rows were measured with a 1-min load above 2 on 2 cores (column load): "
+                     "their times are inflated and the slope is not a scaling result; rerun them on a quiet machine.")
     out_md.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
@@ -131,7 +135,12 @@ def report(rows, out_md: Path, out_png: Path):
         ax.loglog(*zip(*xy), marker="o", label=label)
     ax.set_xlabel("user–server pairs N·M")
     ax.set_ylabel("wall time (s)")
-    ax.set_title(f"wall time by size (default DASHF slope {k:.2f})" if k == k else "wall time by size")
+    loads = [float(str(r.get("load_1min") or "nan").lstrip("~")) for r in rows]
+    worst = max((v for v in loads if v == v), default=math.nan)
+    title = f"wall time by size (default DASHF slope {k:.2f})" if k == k else "wall time by size"
+    if worst > 2:  # 2 cores: a load above 2 means the cases shared the CPU
+        title += f"\nmeasured at 1-min load up to {worst:g} on 2 cores: times inflated"
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     if groups:
         ax.legend(fontsize=7)
