@@ -268,6 +268,7 @@ def test_auto_association_choice():
 
     o = SolveOptions()
     assert choose_assoc("auto", lm.generate_scenario(200, 10, seed=0), o) == "sdr"
+    assert choose_assoc("auto", lm.generate_scenario(1001, 20, seed=0), o) == "gap"
     assert choose_assoc("auto", lm.generate_scenario(30, 3, seed=0), o.replace(sdr_max_pairs=89)) == "gap"
     assert choose_assoc("milp", lm.generate_scenario(3, 2, seed=0), o) == "milp"
 

@@ -36,7 +36,7 @@ class SolveOptions:
     gap_mip_gap: float = opt(1e-4, "assoc='gap': relative MIP gap of each level's assignment problem (a heuristic step: every "
                              "proposal is judged by the evaluator)", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
-    sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this, else gap (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, 3.3 GB at 20 000)", positive=True, integer=True)
+    sdr_max_pairs: int = opt(20000, "assoc='auto' uses the SDR when N·M <= this, else gap (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, 3.3 GB at 20 000)", positive=True, integer=True)
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)
