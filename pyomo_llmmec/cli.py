@@ -111,7 +111,13 @@ def _print_summary(sol, file=None):
     if "moves_tried" in info:
         rows.append(("search", f"{info['moves_tried']} moves tried, {info['accepted']} improvements, {info['nlp_solves']} NLP solves"))
     if info.get("bound") is not None:
-        rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g})"))
+        how = info.get("bound_method", "")
+        if how == "lagrangian" and "bound_seconds" in info:
+            how += f", {info['bound_seconds']:.1f} s" + (", stopped at its time limit" if info.get("bound_status") == "time_limit" else "")
+        rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g}; {how})"))
+    else:
+        failed = any("bound" in w for w in info.get("warnings", []))
+        rows.append(("SCR bound", "none (see the warning below)" if failed else "none (not computed: --no-bound)"))
     if info.get("solver_choice"):  # method global: which MINLP solver(s) ran
         ran = [f"{n} ({info.get(f'{n}_solves', 0)} solves, {info.get(f'{n}_seconds', 0.0):.1f} s)" for n in info["solver"].split("+") if n != "none"]
         rows.append(("global solver", f"{' + '.join(ran) or 'none'}; asked: {info['solver_choice']}"
@@ -148,7 +154,8 @@ def cmd_solve(args) -> int:
     if args.output:
         check_output_path(args.output, inputs=[args.file])  # before any work: never overwrite the input
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver") if getattr(args, k, None) is not None}
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "bound", "bound_time_limit")
+            if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
     elif sys.stderr.isatty() and not args.quiet:
@@ -234,7 +241,8 @@ def cmd_compare(args) -> int:
     if args.html:
         check_output_path(args.html, inputs=[args.file, args.output], suffixes=(".html", ".htm"))
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start", "solver") if getattr(args, k, None) is not None}
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "time_limit", "start", "solver", "bound", "bound_time_limit")
+            if getattr(args, k, None) is not None}
     if args.verbose:
         say = lambda name: print(f"running {name} ...", file=sys.stderr)  # noqa: E731
     else:  # on a terminal: one status line naming the running method; silent when piped or with --quiet
@@ -294,6 +302,16 @@ def cmd_export(args) -> int:
 # ------------------------------------------------------------------------------------------
 
 
+def _bound_arguments(p) -> None:
+    from .methods import SolveOptions
+
+    p.add_argument("--no-bound", action="store_false", dest="bound",
+                   help="skip the proven SCR upper bound (the summary's bound and gap are then empty)")
+    p.add_argument("--bound-time-limit", type=_positive_float, dest="bound_time_limit", default=SolveOptions.bound_time_limit,
+                   help=f"time limit of the SCR bound in seconds (default {SolveOptions.bound_time_limit:g}; "
+                   "not counted in the method's wall time)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .compare import DEFAULT_METHODS
     from .methods import ASSOC_CHOICES, METHOD_NAMES
@@ -327,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
     s.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (Algorithm 1 line 1, default) or equal (equal split)")
     s.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip (no size limit) or auto (default: Gurobi where the model fits its licence, else SCIP)")
+    _bound_arguments(s)
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-q", "--quiet", action="store_true", help="no live status line on a terminal")
     s.add_argument("-o", "--output", type=_xlsx_out, help="solution workbook to write")
@@ -345,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
     c.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (default) or equal")
     c.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip or auto (default)")
+    _bound_arguments(c)
     cv = c.add_mutually_exclusive_group()
     cv.add_argument("-v", "--verbose", action="store_true", help="say which method is running, one line each")
     cv.add_argument("-q", "--quiet", action="store_true", help="no status line on a terminal")

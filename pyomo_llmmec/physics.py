@@ -44,6 +44,11 @@ def log1p(x):
     return pyo_log(1 + x)
 
 
+def spectral_efficiency(snr):
+    """ln(1 + SNR), in nats per second per Hz: the rate (MODEL.md §3.1) is b · spectral_efficiency(γ p / b) / ln 2."""
+    return log1p(snr)
+
+
 def rate(b, snr_per_power, power):
     """Shannon rate r = b·log2(1 + γ·p/b) (MODEL.md §3.1) with γ = g/σ² per bandwidth unit.
 
@@ -60,7 +65,7 @@ def rate(b, snr_per_power, power):
     -------
     The rate in bit/s (or ``units.hz`` bit/s), same kind as the input.
     """
-    return b * log1p(snr_per_power * power / b) / LN2
+    return b * spectral_efficiency(snr_per_power * power / b) / LN2
 
 
 def energy_per_bit_floor(noise, gain):

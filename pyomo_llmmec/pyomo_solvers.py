@@ -45,21 +45,15 @@ from pathlib import Path
 from pyomo.opt import ProblemSense, SolverFactory, SolverResults, SolverStatus, TerminationCondition
 
 from .errors import SolveFailed
+from .status import ALIASES, Status
 
 PREFIX = "llmmec."
 
-#: a method's ``Solution.status`` -> (TerminationCondition, SolverStatus)
-TERMINATION = {
-    "optimal": (TerminationCondition.optimal, SolverStatus.ok),  # global: the gap is proven closed
-    "converged": (TerminationCondition.locallyOptimal, SolverStatus.ok),  # dashf, aauco, gucro, mindtpy: Dinkelbach rule met
-    "local_optimum": (TerminationCondition.locallyOptimal, SolverStatus.ok),  # lns: no improving move left
-    "time_limit": (TerminationCondition.maxTimeLimit, SolverStatus.warning),
-    "iteration_limit": (TerminationCondition.maxIterations, SolverStatus.warning),
-    "max_iter": (TerminationCondition.maxIterations, SolverStatus.warning),  # mindtpy
-    "evaluated": (TerminationCondition.feasible, SolverStatus.ok),  # initial, rucaa, gucaa: a point, no optimisation
-    "solver_failure": (TerminationCondition.feasible, SolverStatus.warning),  # mindtpy: a subsolve failed after a point was found
-}
-UNKNOWN_STATUS = (TerminationCondition.unknown, SolverStatus.warning)
+#: Solution.status text → (TerminationCondition, SolverStatus), generated from the one vocabulary
+#: (:class:`~pyomo_llmmec.status.Status`) and its older spellings (``max_iter``, ``ok``)
+TERMINATION = {**{s.value: (s.termination_condition, s.solver_status) for s in Status},
+               **{old: (Status(new).termination_condition, Status(new).solver_status) for old, new in ALIASES.items()}}
+UNKNOWN_STATUS = TERMINATION[Status.UNKNOWN.value]
 
 #: Pyomo's own keyword arguments, added to the generated CONFIG
 PYOMO_KWARGS = {

@@ -181,8 +181,10 @@ def build_html_report(df: pd.DataFrame, sols: dict, scenario, *, title: str | No
         '<h2 id="comparison">Comparison</h2>', _table_html(df),
     ]
     b = df["bound"].iloc[0] if len(df) else math.nan
-    parts.append(f'<p class="small">best proven SCR bound: {esc(f"{b:.8g}")}</p>' if pd.notna(b) and math.isfinite(b)
-                 else '<p class="small">best proven SCR bound: none (run method \'global\' to get one)</p>')
+    src, note = df.attrs.get("bound_method"), df.attrs.get("bound_note")
+    how = f" ({src}{'; ' + note if note else ''})" if src else (f" ({note})" if note else "")
+    parts.append(f'<p class="small">best proven SCR bound: {esc(f"{b:.8g}" + how)}</p>' if pd.notna(b) and math.isfinite(b)
+                 else f'<p class="small">best proven SCR bound: none{esc(how or " (not computed)")}</p>')
     parts += ['<figure id="fig-scr">', f'<img alt="SCR by method" src="{figure_data_uri(scr_bar_chart(df))}">',
               "<figcaption>SCR of each method; the dashed line is the best proven upper bound.</figcaption>", "</figure>"]
     parts.append('<h2 id="methods">Each method: network map and SCR trace</h2>')

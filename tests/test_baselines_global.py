@@ -99,6 +99,12 @@ def test_global_on_3x2_matches_enumeration(toy):
     assert sol.evaluation.feasible
     dashf = lm.solve(toy, method="dashf")
     assert dashf.evaluation.scr <= info["bound"] * (1 + 1e-6)
+    # the history is the trajectory: the incumbent never falls, the bound never rises, the last row is the result
+    h = sol.history
+    assert h["step"].iloc[0] == "incumbent: start" and h["step"].iloc[-1] == "final"
+    assert h["scr"].is_monotonic_increasing and h["bound"].dropna().is_monotonic_decreasing
+    assert h["scr"].iloc[-1] == pytest.approx(sol.evaluation.scr, rel=1e-12) and h["bound"].iloc[-1] == info["bound"]
+    assert (h["bound"].dropna() >= h["scr"][h["bound"].notna()]).all() and h["seconds"].is_monotonic_increasing
 
 
 @needs_gurobi
@@ -142,7 +148,7 @@ def test_compare_unknown_method_exits_2(data_dir, capsys):
 
 def test_compare_table_and_report(data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "report.xlsx"
-    rc = main(["compare", str(data_dir / "toy_3x2.xlsx"), "--methods", "rucaa,gucaa,dashf", "-o", str(out)])
+    rc = main(["compare", str(data_dir / "toy_3x2.xlsx"), "--methods", "rucaa,gucaa,dashf", "--bound-time-limit", "5", "-o", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     for name in ("rucaa", "gucaa", "dashf"):
@@ -154,7 +160,13 @@ def test_compare_table_and_report(data_dir, tmp_path, capsys, monkeypatch):
     sc = lm.read_scenario(data_dir / "toy_3x2.xlsx")
     for r in tab.itertuples():  # the table's SCR is the evaluator's
         assert r.scr == pytest.approx(lm.solve(sc, method=r.method).evaluation.scr, rel=1e-9)
-    assert tab["bound"].isna().all()  # no global run, no bound: left empty, not guessed
+    # no global run: the bound is the Lagrangian one, the same for every row, above every SCR
+    assert tab["bound"].nunique() == 1 and (tab["bound"] >= tab["scr"]).all()
+    assert tab["gap"].tolist() == pytest.approx(((tab["bound"] - tab["scr"]) / tab["scr"]).tolist())
+    assert "best proven SCR bound" in text and "(lagrangian)" in text
+    rc = main(["compare", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--methods", "gucaa", "-o", str(tmp_path / "nb.xlsx")])
+    assert rc == 0
+    assert pd.read_excel(tmp_path / "nb.xlsx", sheet_name="compare")["bound"].isna().all()  # not computed: empty, not guessed
 
 
 def test_compare_failed_method_is_a_row(data_dir, monkeypatch, capsys):
@@ -165,7 +177,7 @@ def test_compare_failed_method_is_a_row(data_dir, monkeypatch, capsys):
 
     real = cmp.solve
     monkeypatch.setattr(cmp, "solve", lambda sc, method, **o: broken() if method == "global" else real(sc, method=method, **o))
-    rc = main(["compare", str(data_dir / "toy_3x2.xlsx"), "--methods", "gucaa,global"])
+    rc = main(["compare", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--methods", "gucaa,global"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "global" in out and "Gurobi is not usable: test" in out and "unavailable" in out

@@ -166,7 +166,7 @@ def test_ipopt_not_converging_is_reported_not_hidden(toy):
 
 def test_cli_solve_writes_history(tmp_path, data_dir, capsys):
     out = tmp_path / "sol.xlsx"
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "dashf", "--assoc", "milp", "-o", str(out)]) == 0
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--method", "dashf", "--assoc", "milp", "-o", str(out)]) == 0
     text = capsys.readouterr().out
     for word in ("SCR", "service", "delay", "energy", "iterations", "wall time"):
         assert word in text
@@ -307,7 +307,7 @@ def test_live_status_line_follows_the_history(toy, data_dir):
     quiet = lm.solve(toy, "dashf")
     live = lm.solve(toy, "dashf", progress=True)
     assert live.scr == quiet.scr and len(live.history) == len(quiet.history)
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "--quiet"]) == 0
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "--quiet"]) == 0
 
 
 def test_p1_by_delay_level_reports_a_level_whose_phi_lp_fails(monkeypatch):

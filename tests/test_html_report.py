@@ -37,7 +37,7 @@ def tags(text):
 
 @pytest.fixture(scope="module")
 def compared(toy):
-    df, sols = compare(toy, METHODS, seed=0)
+    df, sols = compare(toy, METHODS, seed=0, bound_time_limit=5)
     return df, sols
 
 
@@ -72,6 +72,7 @@ def test_report_has_every_method_and_its_figures(report, compared):
         assert f"{sol.scr:.6g}" in report
     for section in ("comparison", "methods", "scenario", "versions"):
         assert f'id="{section}"' in report
+    assert "best proven SCR bound" in report and f"{df['bound'].iloc[0]:.8g}" in report
     assert "pyomo-llmmec" in report and "Ipopt" in report and "HiGHS".lower() in report.lower()
 
 
@@ -80,6 +81,8 @@ def test_scr_chart_bars_and_bound_line(compared):
     ax = scr_bar_chart(df).axes[0]
     bars = {p.get_gid(): p.get_height() for p in ax.patches if (p.get_gid() or "").startswith("scr:")}
     assert bars == pytest.approx({f"scr:{m}": s for m, s in zip(df["method"], df["scr"])})
+    assert [ln for ln in ax.get_lines() if "bound" in ln.get_label()]  # the Lagrangian bound of compare: a line
+    ax = scr_bar_chart(df.assign(bound=np.nan)).axes[0]
     assert not [ln for ln in ax.get_lines() if "bound" in ln.get_label()]  # no proven bound: no line
     with_bound = df.assign(bound=2.5)  # the line is drawn at the table's best proven bound
     ax = scr_bar_chart(with_bound).axes[0]
@@ -99,7 +102,7 @@ def test_a_failed_method_is_a_row_without_figures(toy, monkeypatch):
         return real(sc, method=method, **kw)
 
     monkeypatch.setattr(cmp, "solve", solve)
-    df, sols = compare(toy, ["gucaa", "global"])
+    df, sols = compare(toy, ["gucaa", "global"], bound=False)
     text = build_html_report(df, sols, toy)
     found = tags(text)
     assert {a.get("id") for t, a in found if t == "tr" and a.get("id")} == {"row-gucaa", "row-global"}
@@ -125,7 +128,7 @@ def test_cli_compare_html(tmp_path, monkeypatch, data_dir, capsys):
     shutil.copy(data_dir / "toy_3x2.xlsx", "sc.xlsx")
     assert main(["compare", "sc.xlsx", "--methods", "gucaa,rucaa", "--seed", "0", "--html", "r.pdf"]) == 2
     assert "must be a .html" in capsys.readouterr().err and sorted(os.listdir()) == ["sc.xlsx"]
-    assert main(["compare", "sc.xlsx", "--methods", "gucaa,rucaa", "--seed", "0", "--html", "r.html"]) == 0
+    assert main(["compare", "sc.xlsx", "--methods", "gucaa,rucaa", "--seed", "0", "--bound-time-limit", "5", "--html", "r.html"]) == 0
     assert "wrote r.html" in capsys.readouterr().out
     text = Path("r.html").read_text(encoding="utf-8")
     assert 'id="row-gucaa"' in text and 'id="row-rucaa"' in text and text.rstrip().endswith("</html>")
@@ -207,10 +210,11 @@ def test_compare_status_line(tmp_path, monkeypatch, data_dir, capsys, tty, extra
     shutil.copy(data_dir / "toy_3x2.xlsx", "sc.xlsx")
     err = _Terminal() if tty else io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    assert main(["compare", "sc.xlsx", "--methods", "gucaa,rucaa", "--seed", "0", *extra]) == 0
+    assert main(["compare", "sc.xlsx", "--methods", "gucaa,rucaa", "--seed", "0", "--bound-time-limit", "2", *extra]) == 0
     text = err.getvalue()
     if shown:
         assert "compare: running gucaa (1/2)" in text and "compare: running rucaa (2/2)" in text
+        assert "compare: computing the SCR bound" in text
         assert text.endswith("\r\033[K")  # the line is cleared before the table
     else:
         assert "running" not in text and "\033" not in text

@@ -67,7 +67,7 @@ def test_any_non_empty_text_is_an_id(tmp_path, sc, capsys, users, servers):
     rc, out, err = cli(capsys, "validate", str(path))
     assert rc == 0 and err == "" and "3 users, 2 servers" in out
     # solve, write, read back: the text ids survive the round trip and match
-    rc, out, err = cli(capsys, "solve", str(path), "--method", "gucaa", "-o", str(tmp_path / "sol.xlsx"))
+    rc, out, err = cli(capsys, "solve", "--no-bound", str(path), "--method", "gucaa", "-o", str(tmp_path / "sol.xlsx"))
     assert rc == 0, err
     sol = read_solution(tmp_path / "sol.xlsx", back)
     assert sol.user_ids == back.user_ids
@@ -168,7 +168,7 @@ def test_duplicated_header_is_rejected(tmp_path, sc, capsys, sheet, column):
     e = info.value
     assert (e.sheet, e.row, e.column) == (sheet, 1, column)
     assert "2 times" in str(e) and letter in str(e)
-    rc, out, err = cli(capsys, "solve", str(path), "--method", "gucaa")
+    rc, out, err = cli(capsys, "solve", "--no-bound", str(path), "--method", "gucaa")
     assert rc == 2 and out == ""
     assert_one_line(err, str(path), f"sheet '{sheet}'", f"column '{column}'", "unique")
 
@@ -236,7 +236,7 @@ def test_not_a_plain_xlsx_is_one_line_naming_the_file(tmp_path, data_dir, capsys
     before = path.read_bytes()
     with pytest.raises(lm.InputError, match=words.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         lm.read_scenario(path)
-    argv = {"validate": ["validate", str(path)], "solve": ["solve", str(path), "--method", "gucaa"],
+    argv = {"validate": ["validate", str(path)], "solve": ["solve", "--no-bound", str(path), "--method", "gucaa"],
             "evaluate": ["evaluate", str(data_dir / "toy_3x2.xlsx"), str(path)]}[command]
     rc, out, err = cli(capsys, *argv)
     assert rc == 2

@@ -182,7 +182,7 @@ def test_mindtpy_interrupt_is_one_line_without_its_logged_traceback(data_dir, tm
     monkeypatch.setattr(cls, "solve", solve)
     out = tmp_path / "sol.xlsx"
     caplog.set_level(logging.DEBUG)
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "mindtpy", "-o", str(out)]) == 130
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--method", "mindtpy", "-o", str(out)]) == 130
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err.strip() == "interrupted (SIGINT)", cap
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the libraries' logs of it are silenced
@@ -203,7 +203,7 @@ def test_cli_sigterm_during_the_solve_exits_143_and_keeps_the_previous_file(data
     monkeypatch.setattr(lmethods, "solve", solve)
     out = tmp_path / "sol.xlsx"
     out.write_bytes(b"the previous file")
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "-o", str(out)]) == 143
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "-o", str(out)]) == 143
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err.strip() == "interrupted (SIGTERM)"
     assert out.read_bytes() == b"the previous file"
@@ -225,7 +225,7 @@ def test_cli_signal_while_writing_finishes_the_write(data_dir, tmp_path, monkeyp
     monkeypatch.setattr(lio, "write_solution", write_solution)
     out = tmp_path / "sol.xlsx"
     sc = lm.read_scenario(data_dir / "toy_3x2.xlsx")
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "-o", str(out)]) == 0
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--method", "gucaa", "-o", str(out)]) == 0
     cap = capsys.readouterr()
     assert sent and "wrote" in cap.out and "interrupted" not in cap.err
     back = lm.read_solution(out, sc)
@@ -315,7 +315,7 @@ def _interrupt_sweep(tmp_path, method, scenario, fractions, extra=(), baseline=T
     base_scr = None
     if baseline:  # an uninterrupted run: its length spreads the signals over the run, its SCR checks the exit-0 files
         path = tmp_path / "baseline.xlsx"
-        rc, out, err, length, _ = _run(["solve", str(scenario), "--method", method, *extra, "-o", str(path)], tmp_path)
+        rc, out, err, length, _ = _run(["solve", "--no-bound", str(scenario), "--method", method, *extra, "-o", str(path)], tmp_path)
         assert rc == 0, err
         base_scr = lm.evaluate(sc, lm.read_solution(path, sc)).scr
     else:
@@ -328,7 +328,7 @@ def _interrupt_sweep(tmp_path, method, scenario, fractions, extra=(), baseline=T
         if k % 4 >= 2:  # half of the runs overwrite an existing file: it must stay as it was when interrupted
             previous = f"previous file {k}".encode()
             path.write_bytes(previous)
-        rc, out, err, _, sent = _run(["solve", str(scenario), "--method", method, *extra, "-o", str(path)], tmp_path,
+        rc, out, err, _, sent = _run(["solve", "--no-bound", str(scenario), "--method", method, *extra, "-o", str(path)], tmp_path,
                                      sig=sig, delay=frac * length)
         outcomes.append((round(frac * length, 2), sig.name, _check_outcome(rc, out, err, sig, path, previous, sc, base_scr)))
     return outcomes, length

@@ -46,6 +46,7 @@ def test_lns_reaches_the_proven_optimum_all_instances(ref):
     assert ev.scr >= OPT_RATIO * ref.best, f"lns {ev.scr:.6g} < {OPT_RATIO} x best known {ref.best:.6g}"
 
 
+@pytest.mark.slow  # 70 s: two full lns runs
 def test_lns_is_deterministic_per_seed(toy):
     a = lm.solve(toy, "lns", seed=3, lns_starts="gucaa", lns_levels=3, lns_rounds=1)
     b = lm.solve(toy, "lns", seed=3, lns_starts="gucaa", lns_levels=3, lns_rounds=1)

@@ -262,7 +262,7 @@ def test_probes_at_the_range_ends_solve_or_fail_in_one_line(tmp_path, sc, kind, 
     lm.write_scenario(_probe(sc, kind), path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PlausibilityWarning)  # gain 1e3 is implausible, and accepted
-        rc = main(["solve", str(path), "--method", "dashf", *assoc, "-o", str(out)])
+        rc = main(["solve", str(path), "--method", "dashf", *assoc, "--bound-time-limit", "5", "-o", str(out)])  # the bound on extreme data too
     err = capsys.readouterr().err
     assert rc in (0, 1) and "internal error" not in err and "Traceback" not in err
     if rc == 1:

@@ -82,7 +82,7 @@ def test_output_that_is_the_input_is_refused(work, no_solve, capsys, how, comman
     if how == "hardlink":
         os.link(work / "in.xlsx", work / "hard.xlsx")
     files = listing(work)
-    extra = ["--method", "gucaa"] if command == "solve" else ["--methods", "gucaa"]
+    extra = ["--no-bound", "--method", "gucaa"] if command == "solve" else ["--no-bound", "--methods", "gucaa"]
     assert main([command, "in.xlsx", *extra, "-o", out]) == 2
     one_line_error(capsys, out.lstrip("./") if how == "dot" else out, "same file as the input")
     assert (work / "in.xlsx").read_bytes() == before
@@ -91,7 +91,7 @@ def test_output_that_is_the_input_is_refused(work, no_solve, capsys, how, comman
 
 def test_subprocess_solve_onto_its_input_exits_2_and_keeps_it(work):
     before = (work / "in.xlsx").read_bytes()
-    r = subprocess.run([str(LLMMEC), "solve", "in.xlsx", "--method", "gucaa", "-o", "./in.xlsx"],
+    r = subprocess.run([str(LLMMEC), "solve", "--no-bound", "in.xlsx", "--method", "gucaa", "-o", "./in.xlsx"],
                        capture_output=True, text=True, cwd=work)
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and "in.xlsx" in r.stderr
@@ -128,7 +128,7 @@ def test_unwritable_output_is_refused_before_any_work(work, no_solve, capsys, cl
     out, words = bad_outputs(work, cleanup_modes)[case]
     before = {p: (work / p).read_bytes() for p in ("in.xlsx", "rofile.xlsx")}
     files = listing(work)
-    argv = {"solve": ["solve", "in.xlsx", "--method", "gucaa"], "compare": ["compare", "in.xlsx", "--methods", "gucaa"],
+    argv = {"solve": ["solve", "--no-bound", "in.xlsx", "--method", "gucaa"], "compare": ["compare", "--no-bound", "in.xlsx", "--methods", "gucaa"],
             "generate": ["generate", "--users", "3", "--servers", "2"]}[command]
     assert main([*argv, "-o", out]) == 2
     one_line_error(capsys, out, words)
@@ -160,7 +160,7 @@ def test_summary_is_printed_before_a_late_write_failure(work, capsys, monkeypatc
         raise OutputError("cannot write (No space left on device)", path="out.xlsx")
 
     monkeypatch.setattr(lio, "write_solution", fail)
-    assert main(["solve", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 2
+    assert main(["solve", "--no-bound", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 2
     cap = capsys.readouterr()
     assert "SCR" in cap.out and "feasible" in cap.out and "wrote" not in cap.out
     assert cap.err.count("\n") == 1 and "No space left" in cap.err
@@ -173,7 +173,7 @@ def test_os_error_during_write_is_one_line_and_leaves_no_temporary(work, capsys,
 
     monkeypatch.setattr(lio.os, "replace", full)
     files = listing(work)
-    assert main(["solve", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 2
+    assert main(["solve", "--no-bound", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 2
     cap = capsys.readouterr()
     assert "SCR" in cap.out
     one_err = cap.err
@@ -182,7 +182,7 @@ def test_os_error_during_write_is_one_line_and_leaves_no_temporary(work, capsys,
 
 
 def test_good_output_is_written(work, capsys):
-    assert main(["solve", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 0
+    assert main(["solve", "--no-bound", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"]) == 0
     out = capsys.readouterr().out
     assert out.index("SCR") < out.index("wrote out.xlsx")
     sc = lm.read_scenario("in.xlsx")
@@ -249,7 +249,7 @@ def test_written_files_get_ordinary_permissions(work, capsys):
 
 def test_closed_stdout_does_not_stop_the_write(work):
     """`llmmec solve ... -o out.xlsx | true`: the summary goes first, the pipe is gone, the file is still written."""
-    p = subprocess.Popen([str(LLMMEC), "solve", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"], cwd=work,
+    p = subprocess.Popen([str(LLMMEC), "solve", "--no-bound", "in.xlsx", "--method", "gucaa", "-o", "out.xlsx"], cwd=work,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.close()  # long before the child prints anything
     err = p.stderr.read().decode()

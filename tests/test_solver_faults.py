@@ -110,7 +110,7 @@ def test_every_part2_solve_failing_is_a_warning_not_a_silent_convergence(data_di
     assert warn and f"{len(calls)} Ipopt solve(s) did not end optimal" in warn[0], sol.info["warnings"]
     # the command line: the summary, and the failure as one warning line (Pyomo's logged traceback silenced)
     out = tmp_path / "sol.xlsx"
-    assert main(["solve", str(data_dir / "toy_3x2.xlsx"), "--assoc", "milp", "-o", str(out)]) == 0
+    assert main(["solve", "--no-bound", str(data_dir / "toy_3x2.xlsx"), "--assoc", "milp", "-o", str(out)]) == 0
     cap = capsys.readouterr()
     line = one_line_err(cap.err)
     assert line.startswith("warning: part 2:") and error in line
@@ -208,7 +208,7 @@ def test_highs_no_solution_of_p1(small, monkeypatch, tmp_path, capsys):
     path = tmp_path / "s.xlsx"
     lm.write_scenario(small, path)
     out = tmp_path / "sol.xlsx"
-    rc = main(["solve", str(path), "--assoc", "milp", "-o", str(out)])
+    rc = main(["solve", "--no-bound", str(path), "--assoc", "milp", "-o", str(out)])
     err = capsys.readouterr().err
     if rc == 1:  # today: the solve fails, one line, no file
         assert one_line_err(err).startswith("solve failed:") and "maxTimeLimit" in err and not out.exists()
@@ -310,7 +310,7 @@ def test_sdr_every_solver_failing(small, monkeypatch, tmp_path, capsys, how):
     path = tmp_path / "s.xlsx"
     lm.write_scenario(small, path)
     out = tmp_path / "sol.xlsx"
-    assert main(["solve", str(path), "--assoc", "sdr", "-o", str(out)]) == 1
+    assert main(["solve", "--no-bound", str(path), "--assoc", "sdr", "-o", str(out)]) == 1
     assert one_line_err(capsys.readouterr().err).startswith("solve failed: the SDR of P1")
     assert not out.exists()
 
@@ -351,7 +351,7 @@ def test_gurobi_licence_refusal_is_solver_unavailable(small, monkeypatch, tmp_pa
     path = tmp_path / "s.xlsx"
     lm.write_scenario(small, path)
     out = tmp_path / "sol.xlsx"
-    assert main(["solve", str(path), "--assoc", "gurobi", "-o", str(out)]) == 1
+    assert main(["solve", "--no-bound", str(path), "--assoc", "gurobi", "-o", str(out)]) == 1
     line = one_line_err(capsys.readouterr().err)
     assert line.startswith("solve failed: Gurobi refused P1") and "--assoc milp" in line and not out.exists()
 

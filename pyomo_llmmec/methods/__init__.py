@@ -8,6 +8,7 @@ definitions.  Options: :class:`~pyomo_llmmec.methods.options.SolveOptions`.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Callable
@@ -22,6 +23,7 @@ from .blocks import choose_assoc
 from .options import ASSOC_CHOICES, SolveOptions
 
 METHODS: dict[str, Callable] = {}
+log = logging.getLogger(__name__)
 
 
 def register(name: str):
@@ -159,7 +161,45 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     sol.wall_s = wall
     if not ev.feasible:
         raise SolveFailed(f"{method} produced an infeasible point ({ev.problems[0]}); not returned", status="infeasible", solution=sol)
+    if o.bound:
+        attach_bound(scenario, sol, o.bound_time_limit)
     return sol
 
 
-__all__ = ["solve", "METHODS", "METHOD_NAMES", "ASSOC_CHOICES", "SolveOptions", "greedy_association", "random_association"]
+def scr_bound(scenario, scr: float, time_limit: float):
+    """The Lagrangian SCR bound (:func:`pyomo_llmmec.bounds.scr_upper_bound`) checked against a feasible SCR.
+
+    Returns (bound or None, BoundResult or None, warning or None).  A relaxation that fails
+    numerically, or a "bound" below the feasible ``scr`` (a defect of the relaxation), gives
+    no bound and a warning that says so."""
+    from ..bounds import scr_upper_bound
+
+    try:
+        res = scr_upper_bound(scenario, scr, time_limit=time_limit)
+    except SolveFailed as exc:
+        return None, None, f"no SCR bound: {exc}"
+    if res.bound < scr * (1 - 1e-9):
+        log.error("the Lagrangian SCR bound %.10g is below a feasible SCR %.10g: discarded", res.bound, scr)
+        return None, res, f"the Lagrangian SCR bound {res.bound:.10g} is below the solution's SCR {scr:.10g}: discarded (a defect; please report it)"
+    return res.bound, res, None
+
+
+def attach_bound(scenario, sol: Solution, time_limit: float) -> None:
+    """Record in ``sol.info`` the best proven SCR bound (the method's own, e.g. global's, or the Lagrangian one) and the gap.
+
+    Keys: ``bound``, ``bound_method`` ('lagrangian' or the method's name), ``gap`` = (bound − scr)/scr,
+    ``bound_seconds`` and ``bound_status`` of the Lagrangian bound."""
+    scr = sol.evaluation.scr
+    own = sol.info.get("bound")
+    lag, res, warning = scr_bound(scenario, scr, time_limit)
+    if warning:
+        sol.info.setdefault("warnings", []).append(warning)
+    if res is not None:
+        sol.info.update(bound_seconds=res.seconds, bound_status=res.status)
+    candidates = [(b, name) for b, name in ((own, sol.method), (lag, "lagrangian")) if b is not None and math.isfinite(b)]
+    if candidates:
+        b, name = min(candidates)
+        sol.info.update(bound=float(b), bound_method=name, gap=(float(b) - scr) / scr)
+
+
+__all__ = ["solve", "attach_bound", "scr_bound", "METHODS", "METHOD_NAMES", "ASSOC_CHOICES", "SolveOptions", "greedy_association", "random_association"]

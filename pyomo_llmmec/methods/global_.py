@@ -58,6 +58,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 
 from .. import solvers
 from ..errors import SolveFailed, SolverUnavailable
@@ -146,6 +147,9 @@ class GlobalSearch:
         self.solver_seconds = 0.0
         self.decompositions: dict = {}  # association -> state of delay_decomposition (levels, bounds, heap)
         self.size_limited = "gurobi" in self.usable and solvers.gurobi_size_limited()
+        self.t0 = time.perf_counter()
+        self.trace: list[dict] = []  # the history: the incumbent and the bound over time
+        self.best_bound = math.inf  # the lowest proven bound on the SCR so far (every one recorded stays proven)
         if start is not None:
             self.offer(start, "start")
 
@@ -163,8 +167,24 @@ class GlobalSearch:
         if ev.feasible and (self.best_ev is None or ev.scr > self.best_ev.scr):
             self.best, self.best_ev = sol, ev
             self.say(f"[global] incumbent {ev.scr:.8g} ({origin})")
+            self.record(f"incumbent: {origin}", self.best_bound)
             return True
         return False
+
+    def record(self, step: str, bound: float = math.inf) -> None:
+        """A history row: the incumbent's SCR, the proven bound on the SCR known at this moment (empty until every
+        association has one) and the gap between them."""
+        y = self.y
+        finite = math.isfinite(bound)
+        self.trace.append({"iteration": len(self.trace), "step": step, "scr": y, "bound": bound if finite else math.nan,
+                           "gap": (bound - y) / y if finite and y > 0 else math.nan,
+                           "seconds": time.perf_counter() - self.t0})
+
+    def record_bound(self, bound: float) -> None:
+        """Record a new bound (a row only when it moved)."""
+        if bound < self.best_bound:
+            self.best_bound = bound
+            self.record("bound", bound)
 
     def time_left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -525,9 +545,10 @@ def solve_global(sc, o, start: Solution | None, say) -> Solution:
     line = _live_line(o, n_assoc)
 
     def show(screened):
+        bound = max([gs.y_target, *open_bounds.values()]) if screened == n_assoc else math.inf
+        gs.record_bound(bound)
         if line is None:
             return
-        bound = max([gs.y_target, *open_bounds.values()]) if screened == n_assoc else math.inf
         line.n = info["proved"]
         line.set_postfix_str(f"open {len(open_bounds)}, screened {screened}/{n_assoc}, best {gs.y:.6g}, bound {bound:.6g}, "
                              f"gap {(bound - gs.y) / gs.y:.2g}" if gs.best is not None else "no point yet", refresh=True)
@@ -613,8 +634,10 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
 def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
     if gs.best is None:
         raise SolveFailed("the global search found no feasible point", status="no_solution")
+    bound = min(bound, gs.best_bound)  # every recorded bound stays proven (a later target y_t may sit above it)
     y = gs.y
     gap = (bound - y) / y if math.isfinite(bound) else math.inf
+    gs.record("final", bound)
     proven = gap <= gs.o.global_gap * (1 + 1e-9)
     ran = [name for name in SOLVERS if gs.runs[name]]
     info.update(solver="+".join(ran) or "none", solver_choice=gs.choice, refuted=gs.refuted,
@@ -622,4 +645,5 @@ def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
     info.update(bound=float(bound), gap=float(gap), solves=gs.solves, solver_seconds=gs.solver_seconds,
                 warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
     status = "optimal" if proven else "time_limit"
-    return gs.best.copy(method="global", status=status, termination=status, wall_s=time.perf_counter() - t0, info=info, evaluation=None)
+    return gs.best.copy(method="global", status=status, termination=status, wall_s=time.perf_counter() - t0, info=info,
+                        evaluation=None, history=pd.DataFrame(gs.trace))

@@ -46,6 +46,10 @@ class SolveOptions:
     start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",
                      choices=("paper", "equal"))
     seed: int = opt(0, "random seed (RUCAA's association)", nonneg=True, integer=True)
+    bound: bool = opt(False, "after the solve, compute a proven upper bound on the SCR (the Lagrangian relaxation of docs/DESIGN.md, "
+                      "'Bounds at every size'; at most bound_time_limit seconds, not counted in wall_s) and the solution's gap to it; "
+                      "llmmec solve and compare turn it on")
+    bound_time_limit: float = opt(30.0, "time limit of the SCR bound in seconds (a stop returns a valid, looser bound)", positive=True)
     verbose: bool = opt(False, "print progress")
     progress: bool = opt(False, "show a live one-line progress bar on stderr (tqdm; the CLI turns it on when stderr is a terminal)")
     # global / mindtpy (issue 4)

@@ -1,0 +1,461 @@
+"""A proven upper bound on the SCR of (3) at any size: Lagrangian relaxation + Dinkelbach (docs/DESIGN.md, "Bounds at every size").
+
+Why it is valid.  For y > 0 let V(y) = max over the feasible set of (3) of
+Σ x v − y ω_t T − y ω_e E (the Dinkelbach objective, MODEL.md §4).  Every
+feasible point has a positive cost ω_t T + ω_e E, so V(y) ≤ 0 implies
+SCR ≤ y for every feasible point.  V(y) is bounded above, for any
+
+* prices λ_b, λ_P, λ_F ≥ 0 on the three budgets (3d), (3f), (3h) of each server,
+* weights π_n ≥ 0 with Σ π_n = 1 on the delay rows (3j)
+  (y ω_t T ≥ y ω_t Σ_n π_n D_n for every point, D_n the user's own delay),
+* tangent slopes σ of the concave service score (1)
+  (v(s) ≤ t0(σ) + σ s on the share range s ∈ [0, 3], t0 the concave conjugate),
+
+by the Lagrangian function
+
+    L(y) = Σ_m (λ_b b_max + λ_P p_max + λ_F F_max)_m + Σ_n max_m h_nm,
+
+where h_nm is an upper bound on user n's best value on server m with every
+coupling priced: it splits into closed-form or one-dimensional pieces
+(:func:`_device_cost`, :func:`_server_compute`, :func:`_link`).  For fixed
+resources the pair's value is linear in φ_n, so its maximum over φ ∈ [0, 1]
+is at φ = 0 or φ = 1 (two branches).  The link piece — max over bandwidth and
+power of a_b b + a_q q − (c q + μ) D / r(b, q) — is bounded by a
+one-dimensional branch-and-bound over the SNR u = γ q / b with interval
+bounds that hold on each whole interval (monotone parts taken at the interval's
+worse end), so no grid point is trusted.
+
+L(y) is non-increasing in y for fixed prices; its root y* (L(y*) ≤ 0) is a bound:
+SCR* ≤ y*.  The prices start at the uniform level (a multiple of ϖ1ϖ2 / budget, one of
+1/8 … 4) with the lowest L at the hint.  The prices λ and weights π are improved by L-BFGS-B (scipy) at the
+current y, the slopes σ by one bisection per pair and branch (σ enters only its own
+term, whose derivative in σ is a difference of two monotone functions:
+:meth:`LagrangianBound.sigma_opt`), and y is moved to the new root.  Every y
+recorded was certified by an evaluation of L ≤ 0, so a stop at the time limit still
+returns a valid (looser) bound.
+
+What it relaxes (so where it is loose): users share budgets through prices only
+(integrality of the association, as in any Lagrangian bound), one weighted
+delay per user instead of the maximum, φ at an end.  The measured tightness is in
+docs/DESIGN.md and benchmarks/results/bound_tightness.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+from .errors import SolveFailed
+from .physics import LN2, rate, score_of_share, spectral_efficiency
+
+#: the SNR grid of the link bound: geometric, 10^-10 … 10^10, plus the two tails
+_U_GRID = np.concatenate([[0.0], np.logspace(-10.0, 10.0, 81), [np.inf]])
+_SPLIT = 8  # sub-intervals per refinement of the link bound's best interval
+_SAFETY = 1e-9  # the bound is reported ×(1 + 1e-9): floating-point rounding of the closed forms
+
+
+@dataclass
+class BoundResult:
+    """A proven upper bound on the SCR of (3) (``bound``) with how it was reached."""
+
+    bound: float
+    seconds: float
+    evaluations: int
+    status: str  # "ok" or "time_limit" (a valid but possibly looser bound)
+    trace: list = field(default_factory=list)  # (seconds, bound) after each improvement
+    #: the budget prices λ (3, M) that certified the bound: rows bandwidth (per Hz), power (per W), compute (per FLOP/s),
+    #: in units of the Dinkelbach objective at y = bound (a server whose price is 0 has budget to spare in the relaxation)
+    prices: np.ndarray | None = None
+    delay_weights: np.ndarray | None = None  #: the weights π (N,) of the users' delays (Σ π = 1)
+
+    def gap(self, scr: float) -> float:
+        """(bound − scr) / scr: how far ``scr`` can be from the optimum at most."""
+        return (self.bound - scr) / scr if scr > 0 else math.inf
+
+
+# ------------------------------------------------------------------------------------------
+# the per-pair pieces (all arrays broadcast; every piece returns an upper bound and a point)
+# ------------------------------------------------------------------------------------------
+
+
+def _device_cost(alpha, beta, f_max):
+    """min over F ∈ (0, F_max] of α F² + β / F (local compute energy + priced delay), exact.
+
+    Returns (value, F*)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(alpha > 0, np.cbrt(beta / (2.0 * np.where(alpha > 0, alpha, 1.0))), f_max)
+    f = np.minimum(np.where(beta > 0, f, np.where(alpha > 0, 0.0, f_max)), f_max)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = alpha * f * f + np.where(beta > 0, beta / np.where(f > 0, f, 1.0), 0.0)
+    return val, f
+
+
+def _server_compute(a, alpha, beta, f_max, iters: int = 80):
+    """max over F ∈ (0, F_max] of a F − α F² − β / F (priced server compute), an upper bound.
+
+    The function is concave; its derivative a − 2αF + β/F² decreases.  Bisection
+    (in log F) brackets the maximiser in [lo, hi]; the tangent at lo lies above the
+    function, so f(lo) + f'(lo)·(hi − lo) bounds the maximum.  Returns (bound, F)."""
+    def val(F):
+        return a * F - alpha * F * F - beta / F
+
+    def der(F):
+        return a - 2.0 * alpha * F + beta / (F * F)
+
+    hi = np.asarray(f_max, dtype=float) * np.ones_like(a)
+    at_top = der(hi) >= 0
+    lo = hi * 1e-30
+    for _ in range(iters):
+        mid = np.sqrt(lo * hi)
+        up = der(mid) >= 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    # β = 0 and a ≤ 0: the supremum is 0 at F → 0 (no work priced, no value)
+    # tangent at lo: f(x) ≤ f(lo) + f'(lo)(x − lo) for every x; the maximiser is in [lo, hi] (or in (0, lo] when
+    # f'(lo) < 0 already at the start of the bracket)
+    dl = der(lo)
+    ub = np.where(at_top, val(np.asarray(f_max) * np.ones_like(a)),
+                  val(lo) + np.maximum(dl, 0.0) * (hi - lo) + np.maximum(-dl, 0.0) * lo)
+    point = np.where(at_top, f_max, lo)
+    sup0 = np.where((beta <= 0) & (a <= 0), 0.0, -np.inf)
+    return np.maximum(ub, sup0), np.where(sup0 > ub, 0.0, point)
+
+
+def _f_snr(u):
+    """u / ln(1 + u), with its limit 1 at u = 0 (increasing in u)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(u > 1e-12, u / spectral_efficiency(u), 1.0 + u / 2.0)
+
+
+def _interval_value(ul, uh, a_b, a_q, c, mu, bits, gam, qmax, bmax):
+    """Upper bound of the link piece for SNR u ∈ [ul, uh]; also the bandwidth that attains the bound's inner max."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        u_for_k1 = np.where(a_q >= 0, uh, ul)
+        k1 = a_b + np.where(a_q != 0, a_q * u_for_k1 / gam, 0.0)
+        k2 = np.where(np.isinf(uh), 0.0, mu * bits * LN2 / spectral_efficiency(uh))
+        k0 = c * bits * LN2 / gam * _f_snr(ul)
+        bcap = np.minimum(bmax, np.where(ul > 0, gam * qmax / ul, np.inf))
+        b_star = np.sqrt(np.where(k1 < 0, k2 / -np.where(k1 < 0, k1, -1.0), np.inf))
+        b = np.minimum(b_star, bcap)
+        inner = np.where(k2 > 0, k1 * b - k2 / b, np.maximum(k1 * bcap, 0.0))
+        # the tail [ul, ∞) with a priced power worth having: q ≤ q_max caps the value of q
+        tail = np.isinf(uh) & (a_q > 0)
+        inner = np.where(tail, np.maximum(a_b, 0.0) * bcap + a_q * qmax, inner)
+        b = np.where(k2 > 0, b, np.where(k1 > 0, bcap, 0.0))
+    return inner - k0, b
+
+
+def _link(a_b, a_q, c, mu, bits, gam, qmax, bmax, rounds: int = 12):
+    """Upper bound on max over b ∈ (0, b_max], q ∈ (0, q_max] of a_b b + a_q q − (c q + μ)·bits / r(b, q).
+
+    r = b log2(1 + γ q / b).  With u = γ q / b the objective is
+    b (a_b + a_q u / γ) − c·bits·ln2/γ · u/ln(1+u) − μ·bits·ln2 / (b ln(1+u)),
+    closed-form in b for each u, monotone pieces in u: on an interval [ul, uh] each
+    piece is bounded at its worse end (:func:`_interval_value`).  Branch and bound:
+    the best interval of each row is split in 8, ``rounds`` times.  Returns
+    (bound, b, q, delay) with (b, q) a point of the best interval (for the dual's
+    subgradient) and delay = bits / r(b, q) there."""
+    shape = np.broadcast(a_b, a_q, c, mu, bits, gam, qmax, bmax).shape
+    args = [np.broadcast_to(np.asarray(x, dtype=float), shape).reshape(-1, 1) for x in (a_b, a_q, c, mu, bits, gam, qmax, bmax)]
+    ul = np.broadcast_to(_U_GRID[:-1], (args[0].shape[0], len(_U_GRID) - 1)).copy()
+    uh = np.broadcast_to(_U_GRID[1:], ul.shape).copy()
+    val, _ = _interval_value(ul, uh, *args)
+    rows = np.arange(ul.shape[0])
+    for _ in range(rounds):
+        j = np.argmax(val, axis=1)
+        lo, hi = ul[rows, j], uh[rows, j]
+        finite = np.isfinite(hi) & (lo > 0)
+        # split: geometric where both ends are positive and finite, else push the open end out/in by 10^3
+        hi_eff = np.where(np.isfinite(hi), hi, lo * 1e3)
+        lo_eff = np.where(lo > 0, lo, hi_eff * 1e-3)
+        edges = lo_eff[:, None] * (hi_eff / lo_eff)[:, None] ** (np.arange(_SPLIT + 1) / _SPLIT)[None, :]
+        edges[:, 0] = lo
+        edges[:, -1] = np.where(finite, hi, np.where(np.isfinite(hi), hi, lo * 1e3))
+        new_l, new_h = edges[:, :-1], edges[:, 1:]
+        if not np.all(np.isfinite(hi)):  # keep the unbounded remainder of a tail as its own interval
+            tail_rows = ~np.isfinite(hi)
+            new_l = np.concatenate([new_l, np.where(tail_rows, edges[:, -1], 0.0)[:, None]], axis=1)
+            new_h = np.concatenate([new_h, np.where(tail_rows, np.inf, 0.0)[:, None]], axis=1)
+        sub = [a.reshape(-1, 1) for a in args]
+        nv, _ = _interval_value(new_l, new_h, *sub)
+        if new_l.shape[1] > _SPLIT:  # dummy [0, 0] intervals of rows without a tail never win
+            nv[:, _SPLIT] = np.where(~np.isfinite(hi), nv[:, _SPLIT], -np.inf)
+        ul[rows, j], uh[rows, j], val[rows, j] = new_l[:, 0], new_h[:, 0], nv[:, 0]
+        ul, uh, val = (np.concatenate([ul, new_l[:, 1:]], axis=1), np.concatenate([uh, new_h[:, 1:]], axis=1),
+                       np.concatenate([val, nv[:, 1:]], axis=1))
+    j = np.argmax(val, axis=1)
+    best = val[rows, j]
+    lo, hi = ul[rows, j], uh[rows, j]
+    u = np.where(np.isfinite(hi), np.where(lo > 0, np.sqrt(lo * np.where(np.isfinite(hi), hi, lo)), hi / 2.0), lo * 2.0)
+    _, b = _interval_value(lo[:, None], hi[:, None], *[a.reshape(-1, 1) for a in args])
+    b = b[:, 0]
+    gam_, qmax_, bits_ = args[5][:, 0], args[6][:, 0], args[4][:, 0]
+    b = np.where(b > 0, b, 1e-300)
+    q = np.minimum(b * u / gam_, qmax_)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delay = bits_ / rate(b, gam_, q)
+    return best.reshape(shape), b.reshape(shape), q.reshape(shape), delay.reshape(shape)
+
+
+# ------------------------------------------------------------------------------------------
+# the relaxation
+# ------------------------------------------------------------------------------------------
+
+
+class LagrangianBound:
+    """The Lagrangian relaxation of (3) for one scenario (see the module docstring)."""
+
+    def __init__(self, scenario, link_rounds: int = 12):
+        sc = scenario
+        self.sc = sc
+        s = sc.system
+        self.w1, self.w2 = s.score_scale, s.score_norm
+        self.wt, self.we = s.weight_time, s.weight_energy
+        self.work_u = sc.user_work_flops[:, None]  # (N, 1)
+        self.work_s = sc.server_work_flops  # (N, M)
+        self.bits = sc.adapter_bits[:, None]
+        self.gam = sc.gain / sc.sigma2
+        self.pn = sc.user_p_max_w[:, None]
+        self.fn = sc.user_f_max_flops[:, None]
+        self.kn = sc.user_kappa[:, None]
+        self.bm, self.pm, self.fm = sc.bandwidth_hz, sc.server_p_max_w, sc.server_f_max_flops
+        self.km = sc.server_kappa
+        self.link_rounds = link_rounds
+        # scale of the prices: the score's largest slope per unit of each budget
+        self.price_unit = self.w1 * self.w2 * np.stack([1.0 / self.bm, 1.0 / self.pm, 1.0 / self.fm])  # (3, M)
+        self.evaluations = 0
+
+    def _t0(self, sigma):
+        """max over s ∈ [0, 3] of ϖ1 ln(1 + ϖ2 s) − σ s (the concave conjugate; v(s) ≤ t0 + σ s on [0, 3])."""
+        s = np.clip((self.w1 * self.w2 / sigma - 1.0) / self.w2, 0.0, 3.0)
+        return score_of_share(self.w1, self.w2, s) - sigma * s
+
+    def pair_terms(self, y, lam, sigma, mu):
+        """Each pair's priced value per branch at delay prices ``mu`` (K, N, 1) or (K, N, M): arrays (K, N, M).
+
+        Keys: h1, h0 (the branch values φ = 1 / φ = 0, every coupling priced), D1, D0 (the delay of each branch's
+        point), b1, b0, P1, P0, F1, F0 (its resources)."""
+        self.evaluations += 1
+        lb, lp, lf = lam
+        c = y * self.we
+        # branch φ = 1: train on the device, send the trained adapter up
+        s1 = sigma[0]
+        aP, aF, ab = s1 / self.pm - lp, s1 / self.fm - lf, s1 / self.bm - lb
+        loc, f_loc = _device_cost(c * self.kn * self.work_u, mu * self.work_u, self.fn)
+        s0 = sigma[1]
+        aP0, aF0, ab0 = s0 / self.pm - lp, s0 / self.fm - lf, s0 / self.bm - lb
+        # both links in one branch and bound (axis 0: uplink of φ = 1, downlink of φ = 0)
+        NM = np.broadcast_shapes(ab.shape, ab0.shape, self.gam.shape)
+        links = _link(np.stack([np.broadcast_to(ab, NM), np.broadcast_to(ab0, NM)])[:, None],
+                      np.stack([np.zeros(NM), np.broadcast_to(aP0, NM)])[:, None], c, mu, self.bits, self.gam,
+                      np.stack([np.broadcast_to(self.pn, NM), np.broadcast_to(self.pm, NM)])[:, None], self.bm,
+                      self.link_rounds)
+        (up, dn), (b1, b0), (_, P0), (d_up, d_dn) = links
+        P1 = np.where(aP > 0, self.pm, 0.0)
+        F1 = np.where(aF > 0, self.fm, 0.0)
+        h1 = self._t0(s1) + np.maximum(aP, 0) * self.pm + np.maximum(aF, 0) * self.fm - loc + up
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev_delay = np.where(f_loc > 0, self.work_u / np.where(f_loc > 0, f_loc, 1.0), np.inf)
+        # branch φ = 0: train on the server, send the result down
+        srv, F0 = _server_compute(aF0 * np.ones_like(self.work_s), c * self.km * self.work_s, mu * self.work_s, self.fm)
+        h0 = self._t0(s0) + srv + dn
+        with np.errstate(divide="ignore", invalid="ignore"):
+            D0 = np.where(F0 > 0, self.work_s / np.where(F0 > 0, F0, 1.0), np.inf) + d_dn
+        full = np.broadcast_shapes(h1.shape, h0.shape)
+        return {k: np.broadcast_to(v, full) for k, v in dict(h1=h1, h0=h0, D1=dev_delay + d_up, D0=D0, b1=b1, b0=b0,
+                                                             P1=P1, P0=P0, F1=F1, F0=F0).items()}
+
+    def value(self, y, lam, pi, sigma):
+        """L(y) at prices ``lam`` (3, M), delay weights ``pi`` (N,), slopes ``sigma`` (2, N, M).
+
+        Returns (L, parts) with the relaxation's chosen point in ``parts`` (for subgradients and the σ update)."""
+        mu = (y * self.wt * pi)[None, :, None]  # (1, N, 1)
+        t = {k: v[0] for k, v in self.pair_terms(y, lam, sigma, mu).items()}
+        h1, h0 = t["h1"], t["h0"]
+        take1 = h1 >= h0
+        h = np.where(take1, h1, h0)
+        m = np.argmax(h, axis=1)
+        n = np.arange(h.shape[0])
+        L = float(np.sum(lam * np.stack([self.bm, self.pm, self.fm])) + h[n, m].sum())
+        pick = {k: np.where(take1, t[k + "1"], t[k + "0"])[n, m] for k in ("b", "P", "F", "D")}
+        out = dict(h=h, h1=h1, h0=h0, m=m, take1=take1[n, m], **pick,
+                   share1=t["b1"] / self.bm + t["P1"] / self.pm + t["F1"] / self.fm,
+                   share0=t["b0"] / self.bm + t["P0"] / self.pm + t["F0"] / self.fm)
+        return L, out
+
+    def subgradient(self, y, lam, pi, parts):
+        """∂L/∂λ (3, M) and ∂L/∂π (N,) at the relaxation's chosen point (envelope theorem)."""
+        M = len(self.bm)
+        used = np.zeros((3, M))
+        for k, key in enumerate(("b", "P", "F")):
+            np.add.at(used[k], parts["m"], parts[key])
+        g_lam = np.stack([self.bm, self.pm, self.fm]) - used
+        D = np.where(np.isfinite(parts["D"]), parts["D"], 1e300)
+        g_pi = -y * self.wt * D
+        return g_lam, g_pi
+
+    def sigma_opt(self, y, lam, pi, iters: int = 30, deadline: float = math.inf):
+        """The slopes σ that minimise L at fixed prices, one 1-D problem per (branch, user, server).
+
+        σ enters only its own pair-branch term t0(σ) + G(σ) (G the priced maximum, convex in σ),
+        and d/dσ = s*(σ) − s̃(σ): the relaxation's share (non-decreasing in σ) minus the
+        tangent point of v (decreasing).  Bisection on the sign in log σ over
+        [v'(3), v'(0)]; the evaluated σ with the smallest term is kept per entry (any σ is valid, so a stop
+        at ``deadline`` returns the best so far)."""
+        shape = (2, len(pi), len(self.bm))
+        lo = np.full(shape, self.w1 * self.w2 / (1.0 + 3.0 * self.w2))
+        hi = np.full(shape, self.w1 * self.w2)
+        best_s, best_h = hi.copy(), np.full(shape, np.inf)
+        for _ in range(iters):
+            if time.perf_counter() > deadline:
+                break
+            mid = np.sqrt(lo * hi)
+            _, parts = self.value(y, lam, pi, mid)
+            hk = np.stack([parts["h1"], parts["h0"]])
+            better = hk < best_h
+            best_s, best_h = np.where(better, mid, best_s), np.where(better, hk, best_h)
+            share = np.stack([parts["share1"], parts["share0"]])
+            tangent = np.clip((self.w1 * self.w2 / mid - 1.0) / self.w2, 0.0, 3.0)
+            up = share > tangent  # d/dσ > 0 at mid: the minimiser is below it
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+        return best_s
+
+
+class _Deadline(Exception):
+    """The bound's time limit passed (every y recorded so far stays certified)."""
+
+
+def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: float = 30.0, max_rounds: int = 12,
+                    tol: float = 1e-4) -> BoundResult:
+    """A proven upper bound on the SCR (2) of every feasible point of (3).
+
+    ``scr_hint`` (the SCR of a known point) is where the search for y starts; the
+    bound does not depend on it for validity.  ``time_limit`` (s) stops the price
+    improvement early (the bound returned is then valid but looser; status
+    ``time_limit``)."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit
+    lb = LagrangianBound(scenario)
+    N, M = scenario.n_users, scenario.n_servers
+    w12 = lb.w1 * lb.w2
+    sigma0 = np.full((2, N, M), w12 / (1.0 + lb.w2 * 3.0 / max(1.0, N / M)))
+    theta = np.zeros(N)  # π = softmax(θ)
+    trace = []
+
+    def unpack(z):
+        lam = np.maximum(z[: 3 * M].reshape(3, M), 0.0) * lb.price_unit
+        th = z[3 * M:]
+        e = np.exp(th - th.max())
+        return lam, e / e.sum()
+
+    def L_at(y, z, sig):
+        lam, pi = unpack(z)
+        L, parts = lb.value(y, lam, pi, sig)
+        if math.isnan(L):
+            raise SolveFailed(f"SCR bound: the relaxation evaluated to NaN at y = {y:.6g} (data out of the range it handles)",
+                              status="numerical_error")
+        return L, parts
+
+    def root(z, sig, y_hi):
+        """The smallest y (to 1e-10 relative) with L(y) ≤ 0 at fixed prices, found inside (0, y_hi]; L(y_hi) ≤ 0."""
+        def f(yy):
+            if time.perf_counter() > deadline:
+                raise _Deadline
+            return L_at(yy, z, sig)[0]
+
+        lo = y_hi * 1e-12
+        if f(lo) <= 0:  # certified already far below y_hi (L(0) > 0 always: every service is worth something)
+            return lo
+        yr = optimize.brentq(f, lo, y_hi, xtol=1e-12 * y_hi, rtol=1e-10, maxiter=200)
+        yr_up = yr * (1 + 1e-10)
+        for _ in range(60):  # brentq's root may sit a hair on the positive side
+            if f(yr_up) <= 0:
+                return yr_up
+            yr_up = yr_up * (1 + 1e-8) * 2 ** (_ // 10) + 1e-300
+        return y_hi  # certified by the caller
+
+    y = max(scr_hint or 1.0, 1e-12)
+    # the price level to start from: the lowest L at the hint among a few uniform levels (L is convex in λ)
+    levels = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+    by_L = min(levels, key=lambda lv: L_at(y, np.concatenate([np.full(3 * M, lv), theta]), sigma0)[0])
+    bounds_z = [(0.0, None)] * (3 * M) + [(-50.0, 50.0)] * N
+
+    def note(b):  # the trace: the best bound so far over time (both starts)
+        trace.append((time.perf_counter() - t0, min([b, *(v for _, v in trace)])))
+
+    def descend(level, y):
+        """Rounds of price, weight and slope improvement from uniform prices at ``level``.
+
+        Returns (certified y, status, the multipliers (z, σ) that certified it)."""
+        z = np.concatenate([np.full(3 * M, level), theta])
+        sigma = sigma0
+        while L_at(y, z, sigma)[0] > 0:  # an initial y with L(y) ≤ 0: grow from the hint
+            y *= 4.0
+            if not math.isfinite(y) or y > 1e300:
+                raise SolveFailed("SCR bound: the relaxation certified no finite y (data out of the range it handles)",
+                                  status="numerical_error")
+        try:
+            y = root(z, sigma, y)
+        except _Deadline:  # y (certified by the loop above) stands
+            return y, "time_limit", (z, sigma)
+        best, at = y, (z, sigma)
+        note(best)
+        for _ in range(max_rounds):
+            if time.perf_counter() > deadline:
+                return best, "time_limit", at
+            scale = max(abs(L_at(y, z, sigma)[0]), 1e-300)  # fixed for this minimisation (a consistent objective)
+
+            def fg(zz):
+                if time.perf_counter() > deadline:
+                    raise _Deadline
+                L, parts = L_at(y, zz, sigma)
+                lam, pi = unpack(zz)
+                g_lam, g_pi = lb.subgradient(y, lam, pi, parts)
+                g = np.empty_like(zz)
+                g[: 3 * M] = (g_lam * lb.price_unit).ravel() * (zz[: 3 * M] > 0)
+                g[3 * M:] = pi * (g_pi - np.dot(pi, g_pi))  # softmax chain rule
+                return L / scale, g / scale
+
+            try:
+                res = optimize.minimize(fg, z, jac=True, method="L-BFGS-B", bounds=bounds_z,
+                                        options={"maxiter": 60, "maxfun": 120})
+            except _Deadline:  # the best y so far stays certified
+                return best, "time_limit", at
+            z_new = res.x
+            L_new, parts = L_at(y, z_new, sigma)
+            sig_new = lb.sigma_opt(y, *unpack(z_new), deadline=deadline)
+            L_sig, _ = L_at(y, z_new, sig_new)
+            if L_sig < L_new:
+                sigma, L_new = sig_new, L_sig
+            if L_new > 0:  # no progress at this y (the prices did not improve): keep the certified best
+                break
+            z = z_new
+            try:
+                y_new = root(z, sigma, y)
+            except _Deadline:
+                return best, "time_limit", at
+            improved = y_new < best * (1 - tol)
+            best, at = y_new, (z, sigma)  # root searches (0, best]: never above it
+            y = best
+            note(best)
+            if not improved:
+                break
+        return best, "ok", at
+
+    # two starts (the price search is local on a nonsmooth function): the level with the lowest L at the hint, then
+    # the middle level 1/2; each result is a proven bound, the smaller one is kept
+    best, status, at = descend(by_L, y)
+    if by_L != 0.5 and status == "ok":
+        other, status, at_other = descend(0.5, y)
+        if other < best:
+            best, at = other, at_other
+    lam, pi = unpack(at[0])
+    return BoundResult(bound=best * (1 + _SAFETY), seconds=time.perf_counter() - t0, evaluations=lb.evaluations,
+                       status=status, trace=trace, prices=lam, delay_weights=pi)
+
+
+__all__ = ["BoundResult", "LagrangianBound", "scr_upper_bound"]

@@ -1,0 +1,164 @@
+"""The Lagrangian SCR upper bound (pyomo_llmmec.bounds): valid everywhere, tight enough on the references.
+
+Validity is checked three ways: each closed-form or branch-and-bound piece
+against a dense brute-force grid on random data spanning many orders of
+magnitude; the whole bound against the SCR of random feasible points, of every
+cheap method and of the stored proven optima; and the stopping paths (time
+limit) that must still return a valid bound.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyomo_llmmec as lm
+from conftest import DATA, random_feasible_solution
+from pyomo_llmmec.bounds import _device_cost, _link, _server_compute, scr_upper_bound
+from pyomo_llmmec.cli import main
+from pyomo_llmmec.compare import compare, format_table
+from reference import fastest
+
+# -------------------------------------------------------------------------- the pieces
+
+
+def test_device_cost_is_the_exact_minimum():
+    rng = np.random.default_rng(1)
+    alpha = 10.0 ** rng.uniform(-30, -5, 50)
+    beta = 10.0 ** rng.uniform(-3, 12, 50)
+    fmax = 10.0 ** rng.uniform(8, 11, 50)
+    val, f = _device_cost(alpha, beta, fmax)
+    grid = fmax[:, None] * np.logspace(-16, 0, 16001)[None, :]
+    brute = alpha[:, None] * grid**2 + beta[:, None] / grid
+    assert np.all(val <= brute.min(axis=1) * (1 + 1e-12))  # a true minimum is never above a grid point
+    assert np.all(val >= brute.min(axis=1) * (1 - 1e-3))  # and the grid gets close to it
+    assert np.all((f > 0) & (f <= fmax))
+    assert val == pytest.approx(alpha * f * f + beta / f, rel=1e-12)  # the value is attained at the returned F
+
+
+def test_server_compute_bounds_every_grid_point():
+    rng = np.random.default_rng(2)
+    n = 60
+    fmax = 10.0 ** rng.uniform(9, 12, n)
+    a = rng.normal(size=n) * 10.0 ** rng.uniform(-14, -8, n)
+    alpha = 10.0 ** rng.uniform(-40, -20, n)
+    beta = 10.0 ** rng.uniform(-2, 10, n)
+    ub, F = _server_compute(a, alpha, beta, fmax)
+    grid = fmax[:, None] * np.logspace(-12, 0, 6001)[None, :]
+    brute = (a[:, None] * grid - alpha[:, None] * grid**2 - beta[:, None] / grid).max(axis=1)
+    assert np.all(ub >= brute - 1e-12 * np.abs(brute))
+    assert np.all(ub <= brute + 1e-3 * np.abs(brute) + 1e-9)  # tight: the bisection converges
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_link_bound_is_above_a_dense_grid(seed):
+    """max over (b, q) of a_b b + a_q q − (c q + μ)·bits / r(b, q): the branch and bound never undercuts a grid."""
+    rng = np.random.default_rng(seed)
+    n = 24
+    bmax = 10.0 ** rng.uniform(6, 8, n)
+    qmax = 10.0 ** rng.uniform(-1, 1.5, n)
+    gam = 10.0 ** rng.uniform(5, 14, n)  # gain / noise
+    bits = 10.0 ** rng.uniform(5, 9, n)
+    scale = 10.0 ** rng.uniform(-3, 3, n)
+    a_b = rng.normal(size=n) * scale / bmax
+    a_q = rng.normal(size=n) * scale / qmax
+    c = 10.0 ** rng.uniform(-3, 1, n) * scale / (bits / bmax)
+    mu = 10.0 ** rng.uniform(-1, 2, n) * scale / (bits / bmax)
+    ub, b, q, delay = _link(a_b, a_q, c, mu, bits, gam, qmax, bmax)
+    B = bmax[:, None, None] * np.logspace(-6, 0, 241)[None, :, None]
+    Q = qmax[:, None, None] * np.logspace(-9, 0, 361)[None, None, :]
+    r = B * np.log2(1.0 + gam[:, None, None] * Q / B)
+    obj = a_b[:, None, None] * B + a_q[:, None, None] * Q - (c[:, None, None] * Q + mu[:, None, None]) * bits[:, None, None] / r
+    brute = obj.reshape(n, -1).max(axis=1)
+    assert np.all(ub >= brute - 1e-9 * np.abs(brute))
+    assert np.all((b > 0) & (b <= bmax * (1 + 1e-12)) & (q >= 0) & (q <= qmax * (1 + 1e-12)))
+    assert np.all(np.isfinite(delay) & (delay > 0))
+
+
+# -------------------------------------------------------------------------- the bound
+
+
+@pytest.mark.parametrize("n,m,seed,over", [(3, 2, 11, {}), (5, 3, 12, {}), (4, 2, 13, {"weight_time": 0.0}),
+                                           (4, 3, 14, {"weight_energy": 0.0}), (8, 2, 15, {"bandwidth_hz": 1e5})])
+def test_bound_is_above_random_feasible_points(n, m, seed, over):
+    sc = lm.generate_scenario(n, m, seed=seed, **over)
+    rng = np.random.default_rng(seed)
+    scrs = []
+    for _ in range(200):
+        ev = lm.evaluate(sc, random_feasible_solution(sc, rng))
+        assert ev.feasible
+        scrs.append(ev.scr)
+    res = scr_upper_bound(sc, float(np.median(scrs)), max_rounds=3)
+    assert math.isfinite(res.bound) and res.bound > 0
+    assert res.bound >= max(scrs)
+
+
+def test_bound_is_above_every_method_on_the_toy(toy):
+    sols = [lm.solve(toy, m) for m in ("dashf", "aauco", "gucaa")]  # near-optimal points: test_bound_against_the_proven_optimum
+    best = max(s.evaluation.scr for s in sols)
+    res = scr_upper_bound(toy, best, max_rounds=4)
+    assert res.bound >= best
+    assert res.gap(best) == pytest.approx((res.bound - best) / best)
+    assert res.trace and all(b2 <= b1 for (_, b1), (_, b2) in zip(res.trace, res.trace[1:]))  # each round only tightens
+    assert res.prices.shape == (3, toy.n_servers) and (res.prices >= 0).all()
+    assert res.delay_weights.sum() == pytest.approx(1.0) and (res.delay_weights >= 0).all()
+
+
+@pytest.mark.parametrize("ref", fastest(3), ids=lambda r: r.id)
+def test_bound_against_the_proven_optimum(ref):
+    """Valid (≥ the best known point) and as tight as measured (benchmarks/results/bound_tightness.md: ≤ 1.38 on (3–6, 2))."""
+    res = scr_upper_bound(ref.scenario(), ref.best)
+    assert res.bound >= ref.best
+    assert res.bound <= 1.45 * ref.best, f"the bound loosened: {res.bound / ref.best:.3f} × the optimum"
+
+
+def test_bound_is_deterministic(toy):
+    a = scr_upper_bound(toy, 10.0, max_rounds=2)
+    b = scr_upper_bound(toy, 10.0, max_rounds=2)
+    assert a.bound == b.bound and a.evaluations == b.evaluations
+
+
+def test_bound_stopped_by_its_time_limit_is_still_valid(paper_default):
+    sol = lm.solve(paper_default, "aauco")
+    res = scr_upper_bound(paper_default, sol.evaluation.scr, time_limit=0.3)
+    assert res.status == "time_limit"
+    assert res.seconds < 5.0
+    assert res.bound >= sol.evaluation.scr
+
+
+def test_solve_attaches_the_bound_only_when_asked(toy):
+    plain = lm.solve(toy, "dashf")
+    assert "bound" not in plain.info and plain.summary()["bound"] is None and plain.summary()["gap"] is None
+    sol = lm.solve(toy, "dashf", bound=True, bound_time_limit=5)
+    s = sol.summary()
+    assert s["bound_method"] == "lagrangian" and s["bound"] >= s["scr"]
+    assert s["gap"] == pytest.approx((s["bound"] - s["scr"]) / s["scr"])
+
+
+def test_compare_without_global_reports_the_lagrangian_bound(toy):
+    df, sols = compare(toy, ["dashf", "aauco"], bound_time_limit=5)
+    assert df.attrs["bound_method"] == "lagrangian"
+    assert (df["bound"] >= df["scr"]).all() and df["gap"].notna().all()
+    assert "(lagrangian)" in format_table(df)
+    for sol in sols.values():
+        assert sol.info["bound"] == df["bound"].iloc[0]
+
+
+def _summary(path):
+    s = pd.read_excel(path, sheet_name="summary")
+    return dict(zip(s["metric"], s["value"]))
+
+
+def test_cli_summary_has_bound_and_gap_rows(tmp_path, capsys):
+    out = tmp_path / "sol.xlsx"
+    assert main(["solve", str(DATA / "toy_3x2.xlsx"), "--method", "aauco", "--bound-time-limit", "5", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "SCR bound" in printed and "lagrangian" in printed
+    s = _summary(out)
+    assert float(s["bound"]) >= float(s["scr"]) and float(s["gap"]) >= 0 and s["bound_method"] == "lagrangian"
+    out2 = tmp_path / "plain.xlsx"
+    assert main(["solve", str(DATA / "toy_3x2.xlsx"), "--method", "aauco", "--no-bound", "-o", str(out2)]) == 0
+    assert "not computed: --no-bound" in capsys.readouterr().out
+    s2 = _summary(out2)
+    assert "bound" in s2 and "gap" in s2 and pd.isna(s2["bound"]) and pd.isna(s2["gap"])
