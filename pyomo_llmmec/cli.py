@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -302,19 +303,37 @@ def cmd_export(args) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _bound_arguments(p) -> None:
+def _option(p, name: str, *, default=None, note: str = "") -> None:
+    """``--name`` for the SolveOptions field ``name``: its help, choices and type from the one declaration
+    (methods/options.py), and its default (the declared one unless the command sets ``default``)."""
     from .methods import SolveOptions
 
+    f = next(f for f in dataclasses.fields(SolveOptions) if f.name == name)
+    md, kw = f.metadata, {}
+    if md["choices"]:
+        kw["choices"] = md["choices"]
+    elif isinstance(f.default, bool):
+        raise TypeError(f"option {name}: a switch needs its own flag wording")  # a bug of the parser, not bad input
+    elif isinstance(f.default, (int, float)):
+        if md["integer"]:
+            kw["type"] = _positive_int if md["positive"] else _nonneg_int
+        else:
+            kw["type"] = _positive_float if md["positive"] else float
+    shown = f.default if default is None else default
+    shown = "none" if isinstance(shown, float) and math.isinf(shown) else f"{shown:g}" if isinstance(shown, float) else shown
+    p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, **kw,
+                   help=f"{md['doc']} (default {shown}{note})")
+
+
+def _bound_arguments(p) -> None:
     p.add_argument("--no-bound", action="store_false", dest="bound",
                    help="skip the proven SCR upper bound (the summary's bound and gap are then empty)")
-    p.add_argument("--bound-time-limit", type=_positive_float, dest="bound_time_limit", default=SolveOptions.bound_time_limit,
-                   help=f"time limit of the SCR bound in seconds (default {SolveOptions.bound_time_limit:g}; "
-                   "not counted in the method's wall time)")
+    _option(p, "bound_time_limit", note="; not counted in the method's wall time")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .compare import DEFAULT_METHODS
-    from .methods import ASSOC_CHOICES, METHOD_NAMES
+    from .methods import METHOD_NAMES
 
     p = _Parser(prog="llmmec", description="LLM-based MEC: user association and resource allocation (DASHF) on Pyomo")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
@@ -338,13 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve a scenario and write the solution workbook")
     s.add_argument("file")
     s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
-    s.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver (dashf, aauco): sdr (paper), milp (HiGHS, exact), gap (P1 by delay level, large networks), gurobi (exact MIQCP), auto (default)")
-    s.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
-    s.add_argument("--max-iter", type=_positive_int, dest="max_iter", help="outer iteration limit")
-    s.add_argument("--time-limit", type=_positive_float, dest="time_limit", help="wall-clock limit in seconds (global, mindtpy: default 600)")
-    s.add_argument("--tol", type=_positive_float, help="Dinkelbach stopping tolerance ε (y_new/y_old - 1 <= ε)")
-    s.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (Algorithm 1 line 1, default) or equal (equal split)")
-    s.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip (no size limit) or auto (default: Gurobi where the model fits its licence, else SCIP)")
+    for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver"):
+        _option(s, name, note="; global and mindtpy: 600 s when not given" if name == "time_limit" else "")
     _bound_arguments(s)
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-q", "--quiet", action="store_true", help="no live status line on a terminal")
@@ -359,11 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="solve with several methods and tabulate SCR, service, delay, energy, time and gap")
     c.add_argument("file")
     c.add_argument("--methods", help="comma-separated, from " + ",".join(METHOD_NAMES) + " (default " + ",".join(DEFAULT_METHODS) + ")")
-    c.add_argument("--time-limit", type=_positive_float, dest="time_limit", default=60.0, help="wall-clock limit per method in seconds (default 60)")
-    c.add_argument("--assoc", choices=ASSOC_CHOICES, help="AO part-1 solver of dashf and aauco")
-    c.add_argument("--seed", type=_nonneg_int, help="random seed (rucaa)")
-    c.add_argument("--start", choices=("paper", "equal"), help="DASHF's start: paper (default) or equal")
-    c.add_argument("--solver", choices=("auto", "gurobi", "scip"), help="global's MINLP solver: gurobi, scip or auto (default)")
+    _option(c, "time_limit", default=60.0, note=", per method")
+    for name in ("assoc", "seed", "start", "solver"):
+        _option(c, name)
     _bound_arguments(c)
     cv = c.add_mutually_exclusive_group()
     cv.add_argument("-v", "--verbose", action="store_true", help="say which method is running, one line each")

@@ -280,3 +280,25 @@ def test_every_module_imports_alone():
     mods = sorted(module_name(p) for p in package_files() if module_name(p) != "pyomo_llmmec.__main__")
     assert import_alone(mods) == {}
 
+
+
+def test_cli_options_come_from_the_one_declaration():
+    """llmmec solve/compare take help, choices and type of every method option from SolveOptions (issue 11)."""
+    import argparse
+    import dataclasses
+
+    from pyomo_llmmec.cli import build_parser
+    from pyomo_llmmec.methods import SolveOptions
+
+    fields = {f.name: f for f in dataclasses.fields(SolveOptions)}
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    checked = 0
+    for command in ("solve", "compare"):
+        for action in sub.choices[command]._actions:
+            f = fields.get(action.dest)
+            if f is None or isinstance(f.default, bool):  # switches (--no-bound, -v) have their own wording
+                continue
+            assert action.help.startswith(f.metadata["doc"]), (command, action.dest)
+            assert tuple(action.choices or ()) == tuple(f.metadata["choices"] or ()), (command, action.dest)
+            checked += 1
+    assert checked >= 10
