@@ -40,6 +40,12 @@ def _xlsx_out(s):
     return s
 
 
+def _scenario_out(s):
+    if not s.lower().endswith((".xlsx", ".zip")):
+        raise argparse.ArgumentTypeError(f"{s!r}: output must be an .xlsx workbook or a .zip CSV bundle")
+    return s
+
+
 # ------------------------------------------------------------------------------------------
 # commands
 # ------------------------------------------------------------------------------------------
@@ -57,11 +63,11 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .io import check_output_path, write_scenario
+    from .io import SCENARIO_SUFFIXES, check_output_path, write_scenario
     from .scenario import generate_scenario
 
     out = args.output or f"scenario_{args.users}x{args.servers}_seed{args.seed}.xlsx"
-    check_output_path(out)  # before any work: exit 2, one line
+    check_output_path(out, suffixes=SCENARIO_SUFFIXES)  # before any work: exit 2, one line
     overrides = {}
     for kv in args.set or []:
         if "=" not in kv:
@@ -347,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--servers", type=_positive_int, required=True)
     g.add_argument("--seed", type=_nonneg_int, default=0)
     g.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a generator setting, e.g. bandwidth_hz=20e6 (repeatable)")
-    g.add_argument("-o", "--output", type=_xlsx_out)
+    g.add_argument("-o", "--output", type=_scenario_out,
+                   help="scenario to write: an .xlsx workbook, or a .zip CSV bundle (one CSV per sheet; "
+                        "seconds at a million channel rows)")
     g.set_defaults(func=cmd_generate)
 
     v = sub.add_parser("validate", help="validate a scenario workbook")

@@ -18,10 +18,13 @@ writes it once:
   and when the previous solve of the same NLP ended optimal, from its constraint
   and bound multipliers (``warm_start_init_point``).
 
-Measured on AO part 2 (docs/DESIGN.md, "Scale"): no faster than writing the NL
-file at every solve, because the data columns multiply the Hessian's nonzeros
-(13 000 → 186 003 at 1000 users × 20 servers), and the multiplier warm start
-took more iterations there; so part 2 uses it only with ``part2_persistent=True``.
+Measured on AO part 2 (docs/DESIGN.md, "Scale"): writing the NL file once saves
+little by itself (the data columns multiply the Hessian's nonzeros, 13 000 →
+186 003 at 1000 users × 20 servers); the gain is the warm start it makes
+possible: ~11 Ipopt iterations per re-solve instead of 45–114 for a primal-only
+restart, 6× fewer over a DASHF run at (200,10).  A warm solve that does not end
+optimal is repeated once from the same primal point without the multipliers
+(counted in ``cold_retries``).
 
 The NLP is rebuilt when :meth:`PersistentIpopt.invalidate` is called (the
 model's structure or a variable bound changed, e.g. a new association).
@@ -51,7 +54,9 @@ WARM_OPTIONS = {
     "warm_start_slack_bound_push": 1e-9,
     "warm_start_slack_bound_frac": 1e-9,
     "warm_start_mult_bound_push": 1e-9,
-    "mu_init": 1e-6,
+    # the previous optimum is within Ipopt's tolerance of complementarity: restarting the barrier at 1e-8 instead of
+    # 1e-6 took AO part 2 from ~18 to ~11 iterations per re-solve at (200,10) and (1000,20) (docs/DESIGN.md, "Scale")
+    "mu_init": 1e-8,
 }
 
 
@@ -81,7 +86,9 @@ class PersistentIpopt:
     builds : int
         How many times the NLP was built (NL file written).
     solves, iterations : int
-        Solves and Ipopt iterations so far.
+        Solves and Ipopt iterations so far (a cold retry counts in both).
+    cold_retries : int
+        Warm solves that did not end optimal and were repeated without the multipliers.
     """
 
     def __init__(self, model, data_vars, options: dict, *, warm: bool = True):
@@ -91,7 +98,7 @@ class PersistentIpopt:
             raise ValueError("PersistentIpopt: every data variable must be fixed (Var.fix())")
         self.options = dict(options)
         self.warm = warm
-        self.builds = self.solves = self.iterations = 0
+        self.builds = self.solves = self.iterations = self.cold_retries = 0
         self.build_seconds = 0.0
         self._nlp = None
 
@@ -133,8 +140,6 @@ class PersistentIpopt:
             Pyomo's termination condition, Ipopt's iterations, the objective's
             value at Ipopt's point in the model's sense.
         """
-        from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
-
         if self._nlp is None:
             self._build()
         nlp, proj = self._nlp, self._proj
@@ -145,6 +150,28 @@ class PersistentIpopt:
         lo, hi = proj.primals_lb(), proj.primals_ub()
         x0 = np.minimum(np.maximum(x0, lo), hi)
         proj.set_primals(x0)
+        use_warm = (self.warm if warm is None else warm) and self._duals is not None
+        x, info, n_it = self._run(proj, x0, use_warm)
+        tc = _termination(info["status_msg"])
+        if use_warm and tc != TerminationCondition.optimal and interrupts.requested() is None:
+            # the multipliers of the previous optimum did not carry over: the same start, cold
+            self.cold_retries += 1
+            x, info, n_cold = self._run(proj, x0, False)
+            n_it += n_cold
+            tc = _termination(info["status_msg"])
+        for v, val in zip(self._dec_vars, x):  # as returned, NaN included: the caller's evaluator judges the point
+            v.set_value(float(val), skip_validation=True)
+        self._duals = (info["mult_g"].copy(), info["mult_x_L"].copy(), info["mult_x_U"].copy()) \
+            if tc == TerminationCondition.optimal else None
+        obj = float(info["obj_val"])
+        sense = next(self.model.component_data_objects(pyo.Objective, active=True)).sense
+        # PyNumero's NLP minimises: a maximisation objective is negated in it
+        return tc, n_it, (-obj if sense == pyo.maximize else obj)
+
+    def _run(self, proj, x0, use_warm: bool):
+        """One Ipopt run on the projected NLP from ``x0``; returns (x, info, iterations)."""
+        from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
+
         iters = [0]
 
         def callback(*args):
@@ -152,7 +179,6 @@ class PersistentIpopt:
             return interrupts.requested() is None  # False: Ipopt stops at once (User_Requested_Stop)
 
         problem = CyIpoptNLP(proj, intermediate_callback=callback, halt_on_evaluation_error=False)
-        use_warm = (self.warm if warm is None else warm) and self._duals is not None
         opts = {**self.options, **(WARM_OPTIONS if use_warm else {})}
         for k, v in opts.items():
             problem.add_option(k, v)
@@ -167,13 +193,4 @@ class PersistentIpopt:
             problem.close()
         self.solves += 1
         self.iterations += iters[0]
-        tc = _termination(info["status_msg"])
-        if np.all(np.isfinite(x)):
-            for v, val in zip(self._dec_vars, x):
-                v.set_value(float(val), skip_validation=True)
-        self._duals = (info["mult_g"].copy(), info["mult_x_L"].copy(), info["mult_x_U"].copy()) \
-            if tc == TerminationCondition.optimal else None
-        obj = float(info["obj_val"])
-        sense = next(self.model.component_data_objects(pyo.Objective, active=True)).sense
-        # PyNumero's NLP minimises: a maximisation objective is negated in it
-        return tc, iters[0], (-obj if sense == pyo.maximize else obj)
+        return x, info, iters[0]

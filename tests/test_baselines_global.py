@@ -249,7 +249,7 @@ def test_price_split_bound_is_valid(toy, solver):
         pts = {j: solve(build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y, T, E_max, fixed_T=T), j)[1]
                for j in (0, 1)}
         ev = lm.evaluate(sc, _combined(sc, a, groups, pts), attach=False)
-        assert ev.feasible and ev.max_violation == 0.0 and ev.delay <= Tb * (1 + 1e-9)
+        assert ev.feasible and ev.max_violation <= 1e-12 and ev.delay <= Tb * (1 + 1e-9)  # rounding only
         F.append((ev.service - y * ow * ev.energy) / u.objective - c * max(ev.delay, Ta))
         scale.append((ev.service + y * ow * ev.energy) / u.objective + c * Tb)  # the size of the terms of F
     for share in (0.0, 0.3, 1.0):

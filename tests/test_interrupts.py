@@ -40,11 +40,12 @@ def _clean_state():
     assert interrupts.requested() is None and not interrupts._state.active  # handling() always cleans up
 
 
-def _cyipopt_solver_class():
-    from pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver import PyomoCyIpoptSolver
+def _ipopt_problem():
+    """PyNumero's cyipopt problem: both part-2 paths (the persistent NLP and SolverFactory('cyipopt')) solve through it."""
+    from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
 
-    solvers.check_ipopt()  # cached before any patching: the check itself solves a tiny NLP
-    return PyomoCyIpoptSolver
+    solvers.check_ipopt()
+    return CyIpoptNLP
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,14 +113,15 @@ def test_signal_where_python_cannot_raise_is_not_printed_but_honoured(monkeypatc
     assert sys.unraisablehook == reported.append  # restored
 
 
-def test_signal_inside_ipopt_stops_it_and_is_not_a_failed_step(toy, monkeypatch):
+@pytest.mark.parametrize("persistent", [True, False])
+def test_signal_inside_ipopt_stops_it_and_is_not_a_failed_step(toy, monkeypatch, persistent):
     """The signal lands in Ipopt's intermediate callback: Ipopt stops there, DASHF raises Interrupted."""
-    cls = _cyipopt_solver_class()
+    cls = _ipopt_problem()
     real = cls.solve
     calls = []
 
-    def solve(self, model, **kw):
-        cb = kw["intermediate_callback"]
+    def solve(self, x, **kw):
+        cb = self._intermediate_callback
 
         def wrapped(*args):
             calls.append(args)
@@ -127,39 +129,42 @@ def test_signal_inside_ipopt_stops_it_and_is_not_a_failed_step(toy, monkeypatch)
                 signal.raise_signal(signal.SIGINT)
             return cb(*args)
 
-        return real(self, model, **{**kw, "intermediate_callback": wrapped})
+        self._intermediate_callback = wrapped
+        return real(self, x, **kw)
 
     monkeypatch.setattr(cls, "solve", solve)
     with interrupts.handling():
         with pytest.raises(interrupts.Interrupted):
-            lm.solve(toy, "dashf", assoc="milp")
+            lm.solve(toy, "dashf", assoc="milp", part2_persistent=persistent)
     assert len(calls) == 3  # Ipopt stopped at the callback that saw the signal; no solve after it
 
 
-def test_interrupt_echoed_as_argument_error_is_not_a_failed_step(toy, monkeypatch):
+@pytest.mark.parametrize("persistent", [True, False])
+def test_interrupt_echoed_as_argument_error_is_not_a_failed_step(toy, monkeypatch, persistent):
     """The issue's bug: Ctrl-C inside PyNumero's ctypes call came out as ArgumentError, part 2 took it for a
     failed step, and the run reported 'converged'."""
-    cls = _cyipopt_solver_class()
+    cls = _ipopt_problem()
 
-    def solve(self, model, **kw):
+    def solve(self, x, **kw):
         signal.raise_signal(signal.SIGINT)
         raise ctypes.ArgumentError("argument 2: KeyboardInterrupt: ")
 
     monkeypatch.setattr(cls, "solve", solve)
     with interrupts.handling():
         with pytest.raises(interrupts.Interrupted):
-            lm.solve(toy, "gucro")
+            lm.solve(toy, "gucro", part2_persistent=persistent)
 
 
-def test_argument_error_without_interrupt_is_a_bug_not_a_failed_step(toy, monkeypatch):
-    cls = _cyipopt_solver_class()
+@pytest.mark.parametrize("persistent", [True, False])
+def test_argument_error_without_interrupt_is_a_bug_not_a_failed_step(toy, monkeypatch, persistent):
+    cls = _ipopt_problem()
 
-    def solve(self, model, **kw):
+    def solve(self, x, **kw):
         raise ctypes.ArgumentError("argument 1: TypeError: wrong type")
 
     monkeypatch.setattr(cls, "solve", solve)
     with pytest.raises(ctypes.ArgumentError):
-        lm.solve(toy, "gucro")
+        lm.solve(toy, "gucro", part2_persistent=persistent)
 
 
 def test_mindtpy_interrupt_is_one_line_without_its_logged_traceback(data_dir, tmp_path, monkeypatch, capsys, caplog):

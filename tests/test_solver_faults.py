@@ -59,22 +59,25 @@ def one_line_err(err: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def _cyipopt():
-    from pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver import PyomoCyIpoptSolver
+def _ipopt_problem():
+    """PyNumero's cyipopt problem: both part-2 paths (the persistent NLP and SolverFactory('cyipopt')) solve through it."""
+    from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
 
-    return PyomoCyIpoptSolver
+    return CyIpoptNLP
 
 
-def test_ipopt_iteration_limit_is_reported_and_only_verified_steps_are_kept(small, monkeypatch):
-    cls = _cyipopt()
+@pytest.mark.parametrize("persistent", [True, False])
+def test_ipopt_iteration_limit_is_reported_and_only_verified_steps_are_kept(small, monkeypatch, persistent):
+    cls = _ipopt_problem()
     real = cls.solve
 
-    def solve(self, model, **kw):  # Ipopt stopped after 1 iteration: Maximum_Iterations_Exceeded
-        return real(self, model, **{**kw, "options": {**kw.get("options", {}), "max_iter": 1}})
+    def solve(self, x, **kw):  # Ipopt stopped after 1 iteration: Maximum_Iterations_Exceeded
+        self.add_option("max_iter", 1)
+        return real(self, x, **kw)
 
     monkeypatch.setattr(cls, "solve", solve)
     start = lm.evaluate(small, lm.initial_point(small), attach=False)
-    sol = lm.solve(small, "dashf", assoc="milp", max_iter=3)
+    sol = lm.solve(small, "dashf", assoc="milp", max_iter=3, part2_persistent=persistent)
     ev = recheck(small, sol)
     assert ev.scr >= start.scr
     p2 = sol.history[sol.history["step"] == "part2"]
@@ -117,21 +120,18 @@ def test_every_part2_solve_failing_is_a_warning_not_a_silent_convergence(data_di
     assert out.exists()
 
 
-def test_ipopt_returning_garbage_as_optimal_is_never_taken(small, monkeypatch):
-    """Ipopt claims 'optimal' but leaves NaN in the variables: the evaluator refuses every such step."""
-    import pyomo.environ as pyo
-
-    cls = _cyipopt()
+@pytest.mark.parametrize("persistent", [True, False])
+def test_ipopt_returning_garbage_as_optimal_is_never_taken(small, monkeypatch, persistent):
+    """Ipopt claims 'optimal' but returns NaN for the variables: the evaluator refuses every such step."""
+    cls = _ipopt_problem()
     real = cls.solve
 
-    def solve(self, model, **kw):
-        res = real(self, model, **kw)
-        for v in model.component_data_objects(pyo.Var):
-            v.set_value(float("nan"), skip_validation=True)
-        return res
+    def solve(self, x, **kw):
+        x_opt, info = real(self, x, **kw)
+        return np.full_like(x_opt, np.nan), info
 
     monkeypatch.setattr(cls, "solve", solve)
-    sol = lm.solve(small, "gucro")
+    sol = lm.solve(small, "gucro", part2_persistent=persistent)
     recheck(small, sol)
     p2 = sol.history[sol.history["step"] == "part2"]
     assert len(p2) and not p2["accepted"].any()
@@ -139,22 +139,23 @@ def test_ipopt_returning_garbage_as_optimal_is_never_taken(small, monkeypatch):
     assert sol.scr == pytest.approx(gucaa.scr, rel=1e-12)  # nothing from the broken solves got in
 
 
-def test_ipopt_infeasible_termination_is_recorded(small, monkeypatch):
-    from pyomo.opt import TerminationCondition
+@pytest.mark.parametrize("persistent", [True, False])
+def test_ipopt_infeasible_termination_is_recorded(small, monkeypatch, persistent):
+    from pyomo.contrib.pynumero.algorithms.solvers.cyipopt_solver import _cyipopt_status_enum
 
-    cls = _cyipopt()
+    infeasible = next(msg for msg, name in _cyipopt_status_enum.items() if name == "Infeasible_Problem_Detected")
+    cls = _ipopt_problem()
     real = cls.solve
 
-    def solve(self, model, **kw):
-        res = real(self, model, **kw)
-        res.solver.termination_condition = TerminationCondition.infeasible
-        return res
+    def solve(self, x, **kw):
+        x_opt, info = real(self, x, **kw)
+        return x_opt, {**info, "status": 2, "status_msg": infeasible}
 
     monkeypatch.setattr(cls, "solve", solve)
-    sol = lm.solve(small, "gucro")
+    sol = lm.solve(small, "gucro", part2_persistent=persistent)
     recheck(small, sol)
     p2 = sol.history[sol.history["step"] == "part2"]
-    assert (p2["status"] == "infeasible").all()
+    assert len(p2) and (p2["status"] == "infeasible").all()
     assert any("did not end optimal" in w for w in sol.info["warnings"])
 
 

@@ -234,6 +234,9 @@ def _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start,
     }
     if hasattr(res_block, "ipopt_iterations"):
         info["ipopt_iterations"] = res_block.ipopt_iterations
+        if getattr(res_block, "persistent", None) is not None:
+            info["part2_nl_builds"] = res_block.persistent.builds
+            info["part2_cold_retries"] = res_block.persistent.cold_retries
         repairs = getattr(res_block, "repairs", [])
         info["part2_repairs"] = len(repairs)
         info["part2_max_repair"] = max(repairs, default=0.0)

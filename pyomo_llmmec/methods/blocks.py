@@ -513,8 +513,8 @@ class FPResources:
             from ..nlp import PersistentIpopt
 
             opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
-            # cold re-solves from the previous primal point (mu_init above): a multiplier warm start measured worse
-            self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=False)
+            # re-solves start from the previous optimum's primal and dual point (a new association: cold, mu_init above)
+            self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=True)
         self.solves = 0
         self.ipopt_iterations = 0
         self.failures: list[str] = []
