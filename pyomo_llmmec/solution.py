@@ -210,7 +210,8 @@ class Solution:
         # bound and gap are always rows (empty when no bound was computed: SolveOptions.bound)
         out["bound"] = self.info.get("bound")
         out["gap"] = self.info.get("gap")
-        for k in ("bound_method", "bound_seconds", "iterations", "outer_iterations", "part1_steps", "part2_steps", "seed", "moves_tried", "accepted", "nlp_solves"):
+        for k in ("bound_method", "bound_seconds", "iterations", "outer_iterations", "part1_steps", "part2_steps", "assoc", "seed",
+                  "moves_tried", "accepted", "nlp_solves"):
             if k in self.info and self.info[k] is not None:
                 out[k] = self.info[k]
         return out
