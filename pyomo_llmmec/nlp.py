@@ -22,7 +22,7 @@ Measured on AO part 2 (docs/DESIGN.md, "Scale"): writing the NL file once saves
 little by itself (the data columns multiply the Hessian's nonzeros, 13 000 →
 186 003 at 1000 users × 20 servers); the gain is the warm start it makes
 possible: ~11 Ipopt iterations per re-solve instead of 45–114 for a primal-only
-restart, 6× fewer over a DASHF run at (200,10).  A warm solve that does not end
+restart, 8× fewer over a DASHF run at (200,10) (6694 → 806).  A warm solve that does not end
 optimal is repeated once from the same primal point without the multipliers
 (counted in ``cold_retries``).
 

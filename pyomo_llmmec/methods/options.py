@@ -41,7 +41,7 @@ class SolveOptions:
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)
     part2_persistent: bool = opt(True, "part 2 writes its NLP once per association and re-solves it with new data, warm-started "
-                                 "from the previous solve's primal and dual point (pyomo_llmmec.nlp; ~6x fewer Ipopt iterations, "
+                                 "from the previous solve's primal and dual point (pyomo_llmmec.nlp; ~8x fewer Ipopt iterations, "
                                  "docs/DESIGN.md 'Scale'); False: SolverFactory('cyipopt') writes it at every solve, primal start only")
     start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",
                      choices=("paper", "equal"))
