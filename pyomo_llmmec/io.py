@@ -266,7 +266,6 @@ def read_sheets(path) -> dict[str, pd.DataFrame]:
     a readable .xlsx workbook.
     """
     import openpyxl
-    from openpyxl.utils import get_column_letter
 
     path = Path(path)
     if not path.exists():
@@ -301,12 +300,14 @@ def read_sheets(path) -> dict[str, pd.DataFrame]:
                 rows.pop()
             width = max((used(r) for r in rows), default=0)
             header = (rows[0] if rows else []) + [None] * width
-            names, seen, dups = [], {}, {}
+            raw = []
             for k in range(width):
                 h = _cell_value(header[k])
-                name = f"Unnamed: {k}" if isinstance(h, float) and math.isnan(h) else str(h)
+                raw.append(f"Unnamed: {k}" if isinstance(h, float) and math.isnan(h) else str(h))
+            dups = _duplicate_headers(raw)
+            names, seen = [], {}
+            for k, name in enumerate(raw):  # a repeated name is kept apart as name.1, name.2, ...
                 if name in seen:
-                    dups.setdefault(name, [get_column_letter(seen[name][0] + 1)]).append(get_column_letter(k + 1))
                     seen[name].append(k)
                     name = f"{name}.{len(seen[name]) - 1}"
                     while name in seen:
@@ -406,23 +407,19 @@ def read_csv_bundle(path) -> dict[str, pd.DataFrame]:
             except (pd.errors.ParserError, ValueError) as exc:
                 raise InputError(f"cannot read {info.filename} as CSV ({str(exc).splitlines()[0]})", path=path, sheet=sheet) from None
             df = df.astype(object)
-            # header cells as in a workbook: a name that appears twice is recorded for check_unique_headers
-            seen, dups = {}, {}
-            for k, h in enumerate(header):
-                if h in seen:
-                    dups.setdefault(h, [_column_letter(seen[h][0])]).append(_column_letter(k))
-                    seen[h].append(k)
-                else:
-                    seen[h] = [k]
-            df.attrs["duplicate_columns"] = dups
+            df.attrs["duplicate_columns"] = _duplicate_headers(header)  # for check_unique_headers, as in a workbook
             out[sheet] = df
     return out
 
 
-def _column_letter(k: int) -> str:
+def _duplicate_headers(names) -> dict[str, list[str]]:
+    """{name: column letters} for each header name that appears more than once (the first column included)."""
     from openpyxl.utils import get_column_letter
 
-    return get_column_letter(k + 1)
+    cols: dict = {}
+    for k, h in enumerate(names):
+        cols.setdefault(h, []).append(get_column_letter(k + 1))
+    return {h: letters for h, letters in cols.items() if len(letters) > 1}
 
 
 def read_scenario(path):

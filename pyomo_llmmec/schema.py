@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .status import Status
 
 
@@ -60,16 +62,20 @@ class Field:
         lo, hi = self.plausible
         return f"{lo:g} to {hi:g}"
 
-    def in_range(self, x: float) -> bool:
-        """Whether ``x`` lies in the supported range (always True without one)."""
-        if self.supported is None or (self.zero_ok and x == 0):
-            return True
-        return self.supported[0] <= x <= self.supported[1]
+    def _within(self, x, rng):
+        """Elementwise: ``x`` in the closed range ``rng`` (True without one; 0 where ``zero_ok``). Scalars or arrays."""
+        if rng is None:
+            return np.full(np.shape(x), True)[()]
+        inside = (rng[0] <= x) & (x <= rng[1])
+        return inside | (x == 0) if self.zero_ok else inside
 
-    def is_plausible(self, x: float) -> bool:
-        if self.plausible is None or (self.zero_ok and x == 0):
-            return True
-        return self.plausible[0] <= x <= self.plausible[1]
+    def in_range(self, x):
+        """Whether ``x`` lies in the supported range (always True without one); elementwise for an array."""
+        return self._within(x, self.supported)
+
+    def is_plausible(self, x):
+        """Whether ``x`` lies in the plausible range (always True without one); elementwise for an array."""
+        return self._within(x, self.plausible)
 
 
 RANGE_RULE = (

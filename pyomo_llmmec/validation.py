@@ -135,11 +135,7 @@ def check_plausible(values, rows, f: Field, *, path, sheet, column):
     """One :class:`PlausibilityWarning` for the values of a column outside ``Field.plausible``."""
     if f.plausible is None:
         return
-    x = np.asarray(values, dtype=float)
-    lo, hi = f.plausible
-    outside = (x < lo) | (x > hi)
-    if f.zero_ok:
-        outside &= x != 0
+    outside = ~f.is_plausible(np.asarray(values, dtype=float))
     if not outside.any():
         return
     bad = [(values[k], rows[k]) for k in np.flatnonzero(outside)]
@@ -266,11 +262,7 @@ def _fast_numbers(col: pd.Series, f: Field):
         bad |= (x <= f.lower) if f.lower_open else (x < f.lower)
     if f.upper is not None:
         bad |= x > f.upper
-    if f.supported is not None:
-        out_of_range = (x < f.supported[0]) | (x > f.supported[1])
-        if f.zero_ok:
-            out_of_range &= x != 0
-        bad |= out_of_range
+    bad |= ~f.in_range(x)
     return None if bad.any() else x.tolist()
 
 

@@ -52,10 +52,10 @@ def test_csv_bundle_errors_name_the_file_sheet_row_and_column(tmp_path):
     (tmp_path / "notzip.zip").write_text("plain text")
     with pytest.raises(InputError, match="not a readable ZIP archive"):
         lm.read_scenario(tmp_path / "notzip.zip")
-    latin = _bundle(tmp_path / "latin.zip", {**t})
-    with zipfile.ZipFile(latin, "a") as zf:
+    extra = _bundle(tmp_path / "extra.zip", {**t})
+    with zipfile.ZipFile(extra, "a") as zf:
         zf.writestr("notes/readme.txt", "ignored")  # non-CSV members are ignored
-    assert lm.read_scenario(latin).n_users == 4
+    assert lm.read_scenario(extra).n_users == 4
     with zipfile.ZipFile(tmp_path / "enc.zip", "w") as zf:
         for k, v in t.items():
             zf.writestr(f"{k}.csv", v.replace("user", "usér").encode("latin-1") if k == "users" else v)
