@@ -42,7 +42,8 @@ def test_lns_reaches_the_proven_optimum_all_instances(ref):
     sc = ref.scenario()
     sol = lm.solve(sc, "lns")
     ev = _check(sc, sol)
-    assert ev.scr <= ref.bound * (1 + 1e-6)
+    if not ref.refuted:  # (6,2) seed 4: global's stored bound is beaten by a stored feasible point, so it is no bound
+        assert ev.scr <= ref.bound * (1 + 1e-6)
     assert ev.scr >= OPT_RATIO * ref.best, f"lns {ev.scr:.6g} < {OPT_RATIO} x best known {ref.best:.6g}"
 
 
@@ -106,3 +107,23 @@ def test_resource_step_not_below_its_start():
     out = rs.optimise(Incumbent(start, ev))
     assert lm.evaluate(sc, out.sol).feasible
     assert out.scr >= ev.scr
+
+
+def test_server_points_keep_their_delay_level_with_phi_at_zero():
+    """Regression (issue 12, (4,2) seed 7): at the optimal association and delay level, each server's NLP from the
+    proven optimum must give a point the evaluator finds within that level.  With Ipopt's default bound relaxation
+    a φ_n of −3.5e-8 times an uplink coefficient of ~1e6 s (p_n at its floor) bought 0.035 s of delay that the
+    evaluator, seeing φ_n = 0, does not grant, and every such point was discarded."""
+    from reference import RESULTS
+
+    sc = lm.generate_scenario(4, 2, seed=7)
+    g = lm.read_solution(RESULTS / "global_solutions" / "global_4x2_s7.xlsx", sc)
+    ev = lm.evaluate(sc, g)
+    rs = ResourceSearch(sc, SolveOptions(), PhaseTimer(), math.inf)
+    T = ev.delay * (1 + 3e-3)
+    for s in range(sc.n_servers):
+        users = np.flatnonzero(g.assignment == s)
+        pt = rs.server_point(g, ev, s, users, T, ev.scr, g)
+        assert pt is not None, f"server {s}: no point within the delay level"
+        assert lm.evaluate(sc, pt).feasible
+    assert rs.bound_violations == 0 and rs.max_bound_excess < 1e-9
