@@ -201,7 +201,6 @@ def _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start,
 
         if not moved:
             def rec(**r):
-                nonlocal inc, inc_ev
                 hist.add(iteration=it, branch="same association", scr=max(inc_ev.scr, r["candidate_scr"] if r.get("accepted") else -math.inf), **r)
                 if r.get("drop") and r["drop"] == r["drop"]:
                     nonlocal max_drop

@@ -56,6 +56,7 @@ import itertools
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -345,6 +346,19 @@ def screen(gs: GlobalSearch, a, time_limit: float):
         return bound <= 0, bound
 
 
+@dataclass
+class ServerSolve:
+    """One server's global solve at one delay level of :func:`delay_decomposition`."""
+
+    bound: float  # the solver's proven upper bound on V_m(T) (model units); −inf: T cannot be met
+    incumbent: float | None  # the solver's best objective, if it found a point
+    converged: bool  # the solver settled the problem (optimal or infeasible), not stopped by a limit
+    seconds: float  # the time limit it was given
+    point: object  # the point (a Solution of the server's sub-scenario) or None
+    y_t: float  # the target y it was solved at
+    value: float | None  # the point's objective recomputed by the evaluator; None if infeasible or slower than T
+
+
 def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
     """Prove F ≤ 0 for association ``a`` by bisecting the delay level T (see the module docstring).
 
@@ -378,7 +392,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         cached = gs.decompositions.get(label)
         if cached is None or y_t > cached["y_t"] * (1.0 + 0.1 * gs.o.global_gap):
             cached = gs.decompositions[label] = {"y_t": y_t, "levels": {}, "splits": {}, "heap": None}
-        # T -> {server: [bound, incumbent, converged, seconds, point, y_t, evaluated value]}; (Ta, Tb) -> bound
+        # T -> {server: ServerSolve}; (Ta, Tb) -> bound
         levels, split_bounds = cached["levels"], cached["splits"]
         improved = False
 
@@ -393,8 +407,8 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
         def known_value(j, lo_T=-math.inf, hi_T=math.inf, price=0.0):
             """The best value, in the model with delay price ``price``, of the feasible points found for server j at
             the levels T in [lo_T, hi_T] at this target (V_m is non-decreasing in T, so a point at T' <= T is one at T)."""
-            vals = [r[6] - price * T for T, rec in levels.items() if lo_T <= T <= hi_T
-                    for jj, r in rec.items() if jj == j and r[6] is not None and r[5] == y_t]
+            vals = [r.value - price * T for T, rec in levels.items() if lo_T <= T <= hi_T
+                    for jj, r in rec.items() if jj == j and r.value is not None and r.y_t == y_t]
             return max(vals, default=-math.inf)
 
         def evaluated(j, point, T):
@@ -412,26 +426,26 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             tc, bound, inc = gs.checked(m, time_limit, known_value(j, hi_T=T), stop=stop, abs_gap=abs_gap)
             point = point_from_model(subs[j], m) if inc is not None else None
             converged = tc in ("convergenceCriteriaSatisfied", "provenInfeasible", "infeasibleOrUnbounded", "optimal")
-            return [bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T)]
+            return ServerSolve(bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T))
 
         def level(T, Ta, time_limit):
             """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
             nonlocal improved
             rec = levels.setdefault(T, {})
             for j in servers:
-                if j in rec and (rec[j][2] or rec[j][3] >= time_limit):
+                if j in rec and (rec[j].converged or rec[j].seconds >= time_limit):
                     continue
-                others = sum(rec[i][0] for i in servers if i != j and i in rec)
+                others = sum(rec[i].bound for i in servers if i != j and i in rec)
                 unknown = [i for i in servers if i != j and i not in rec]
                 stop = c * Ta - others if not unknown else None
                 t_lim = min(time_limit, max(0.1, until - time.perf_counter()))
                 rec[j] = solve_server(T, j, t_lim, stop)
-                if rec[j][0] == -math.inf:
+                if rec[j].bound == -math.inf:
                     break  # this server cannot meet delay T: the level is infeasible
-            ub = sum(rec[j][0] for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
-            if all(j in rec and rec[j][1] is not None for j in servers):
-                if sum(rec[j][1] for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
-                    if offer_combined({j: rec[j][4] for j in servers}, f"delay level {T:.6g} s"):
+            ub = sum(rec[j].bound for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
+            if all(j in rec and rec[j].incumbent is not None for j in servers):
+                if sum(rec[j].incumbent for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
+                    if offer_combined({j: rec[j].point for j in servers}, f"delay level {T:.6g} s"):
                         improved = True
             return ub
 
@@ -439,8 +453,8 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             """Σ_m of the proven bounds on max_{T ∈ [Ta, Tb]} V_m(T) − c_m T, prices c_m from the slopes of V_m."""
             nonlocal improved
             lo, hi = levels.get(Ta, {}), levels.get(Tb, {})
-            slopes = np.array([max(0.0, (hi[j][1] - lo[j][1]) / (Tb - Ta))
-                               if j in lo and j in hi and lo[j][1] is not None and hi[j][1] is not None else 0.0
+            slopes = np.array([max(0.0, (hi[j].incumbent - lo[j].incumbent) / (Tb - Ta))
+                               if j in lo and j in hi and lo[j].incumbent is not None and hi[j].incumbent is not None else 0.0
                                for j in servers])
             prices = c * (slopes / slopes.sum() if slopes.sum() > 0 else np.full(len(servers), 1.0 / len(servers)))
             total, points = 0.0, {}
@@ -489,12 +503,12 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                     heapq.heappush(heap, (-split_bounds[(Ta, Tb)], Ta, Tb))
                 continue
             rec = levels[Tb]
-            unfinished = [j for j in servers if j in rec and not rec[j][2]]
-            incs = [rec[j][1] for j in servers if j in rec]
+            unfinished = [j for j in servers if j in rec and not rec[j].converged]
+            incs = [rec[j].incumbent for j in servers if j in rec]
             gap_blocks = len(incs) == len(servers) and None not in incs and sum(incs) - c * Ta <= 0
-            if unfinished and gap_blocks and max(rec[j][3] for j in unfinished) < per_solve:
+            if unfinished and gap_blocks and max(rec[j].seconds for j in unfinished) < per_solve:
                 # only the solver gap at T_b keeps this interval open: solve longer there instead of splitting
-                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j][3] for j in unfinished)))
+                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j].seconds for j in unfinished)))
                 heapq.heappush(heap, (-min(-negU, ub - c * Ta), Ta, Tb))
                 continue
             if (Ta, Tb) not in split_bounds and Ta in levels:
@@ -511,7 +525,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             vm = level(Tm, Ta, t0_limit)
             # a sub-interval keeps its parent's bound (a max over a smaller set) and gets the simple bound of its own ends
             heapq.heappush(heap, (-min(-negU, vm - c * Ta), Ta, Tm))
-            Vb = sum(levels[Tb][j][0] for j in servers) if all(j in levels[Tb] for j in servers) else math.inf
+            Vb = sum(levels[Tb][j].bound for j in servers) if all(j in levels[Tb] for j in servers) else math.inf
             heapq.heappush(heap, (-min(-negU, Vb - c * Tm), Tm, Tb))
         # the incumbent improved: y_t moved up; start again at the new target
 
@@ -610,7 +624,7 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
     """The full MINLP (3) with binaries, Dinkelbach with the chosen solver, warm-started from the incumbent (Gurobi)."""
     from ..model.full import build_model, extract_solution, load_solution
 
-    sc, o = gs.sc, gs.o
+    sc = gs.sc
     info["route"] = "full MINLP"
     bound = math.inf
     m = build_model(sc, form="dinkelbach", units=gs.u)  # built once; Dinkelbach moves the mutable Param y

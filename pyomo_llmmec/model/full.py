@@ -226,7 +226,7 @@ def load_solution(model, solution: Solution, scenario=None) -> None:
     U, S = sc.user_ids, sc.server_ids
 
     def put(var, value):
-        lo, hi = var.lb, var.ub
+        lo = var.lb
         if lo is not None:
             value = max(value, lo)
         var.set_value(value, skip_validation=True)
