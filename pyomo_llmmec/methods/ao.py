@@ -70,7 +70,7 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
     hist = History(on_add=bar.row if bar is not None else None)
     say = print if options.verbose else (lambda *a, **k: None)
     try:
-        return _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say)
+        return _AORun(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say).run()
     finally:
         if bar is not None:
             bar.close()
@@ -107,148 +107,180 @@ class LiveStatus:
         self.bar.close()
 
 
-def _run_ao(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say) -> Solution:
-    deadline = t_start + options.time_limit
+class _AORun:
+    """One run of Algorithm 1's loop (the module docstring): the incumbent and the run's records are attributes, each
+    step a method, so no step mutates another's variables through a closure."""
 
-    with timer("evaluation"):
-        inc_ev = evaluate(sc, start, attach=False)
-    if not inc_ev.feasible:
-        raise SolveFailed(f"the start point of {method} is infeasible: {inc_ev.problems[0]}")
-    inc = start
-    units = units_for(sc, inc_ev)
-    phi_step = PhiStep(sc, units, timer) if (optimize_phi or assoc) else None
-    assoc_block = ASSOCIATION_BLOCKS[assoc](sc, units, options, timer, phi_step) if assoc else None
-    res_block = RESOURCE_BLOCKS[resources](sc, units, options, timer)
-    hist.add(iteration=0, step="init", scr=inc_ev.scr, candidate_scr=inc_ev.scr, accepted=True, status="ok", seconds=0.0)
-    say(f"[{method}] start: SCR {inc_ev.scr:.6g}")
+    def __init__(self, sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say):
+        self.sc, self.o, self.method = sc, options, method
+        self.assoc, self.resources, self.optimize_phi = assoc, resources, optimize_phi
+        self.t_start, self.timer, self.hist, self.say = t_start, timer, hist, say
+        self.deadline = t_start + options.time_limit
+        with timer("evaluation"):
+            self.inc_ev = evaluate(sc, start, attach=False)
+        if not self.inc_ev.feasible:
+            raise SolveFailed(f"the start point of {method} is infeasible: {self.inc_ev.problems[0]}")
+        self.inc = start
+        self.units = units_for(sc, self.inc_ev)
+        self.phi_step = PhiStep(sc, self.units, timer) if (optimize_phi or assoc) else None
+        self.assoc_block = ASSOCIATION_BLOCKS[assoc](sc, self.units, options, timer, self.phi_step) if assoc else None
+        self.res_block = RESOURCE_BLOCKS[resources](sc, self.units, options, timer)
+        self.max_drop = 0.0  # the largest SCR drop of a step that was refused (solver-tolerance level with exact blocks)
+        self.p1_stats: list[dict] = []
 
-    max_drop = 0.0
-    p1_stats = []
-    status = "iteration_limit"
-    outer = 0
-
-    def take(cand, cand_ev, cur, cur_ev):
-        """Keep ``cand`` if feasible and not worse; track the largest drop refused."""
-        nonlocal max_drop
-        if cand_ev.feasible and cand_ev.scr >= cur_ev.scr:
-            return cand, cand_ev, True
+    def _take(self, cand, cand_ev) -> bool:
+        """Make ``cand`` the incumbent if feasible and not worse; track the largest drop refused."""
+        if cand_ev.feasible and cand_ev.scr >= self.inc_ev.scr:
+            self.inc, self.inc_ev = cand, cand_ev
+            return True
         if cand_ev.feasible:
-            max_drop = max(max_drop, 1.0 - cand_ev.scr / cur_ev.scr)
-        return cur, cur_ev, False
+            self.max_drop = max(self.max_drop, 1.0 - cand_ev.scr / self.inc_ev.scr)
+        return False
 
-    for it in range(1, options.max_iter + 1):
-        if time.perf_counter() > deadline:
-            status = "time_limit"
-            break
-        outer = it
-        y = inc_ev.scr
-        moved = False
-        t_it = time.perf_counter()
+    def _evaluate(self, sol):
+        with self.timer("evaluation"):
+            return evaluate(self.sc, sol, attach=False)
 
-        units = units_for(sc, inc_ev)  # T and objective units follow the incumbent (conditioning)
-        if assoc_block is not None:
-            R1 = p1_resources(sc, inc)
-            data = p1_data(sc, units, y, inc.p, inc.f_user, *R1)
-            prop = assoc_block.propose(data, inc.assignment)
-            interrupts.check()  # after every solver call: an interrupt swallowed inside a solver is still honoured
-            changed = not np.array_equal(prop.assignment, inc.assignment)
-            if changed and not assoc_block.exact:
-                # a rounded proposal is tried only if P1 itself prefers it to the current association
-                _, _, stay_obj = phi_step.solve_data(data, inc.assignment)
-                interrupts.check()
-                if prop.objective >= stay_obj - 1e-9 * max(1.0, abs(stay_obj)):
-                    changed = False
-                    prop.status = f"{prop.status}; rounded association not better than the current one in P1 ({prop.objective:.6g} >= {stay_obj:.6g})"
-            p1_stats.append({"iteration": it, "objective": prop.objective, "bound": prop.bound, "changed": changed,
-                             "seconds": prop.seconds, **prop.extra})
-            row = dict(iteration=it, step="part1", objective=prop.objective, bound=prop.bound,
-                       rounded=prop.extra.get("rounded", math.nan), rounding_gap=prop.extra.get("rounding_gap", math.nan),
-                       assoc_changed=changed, inner_iterations=prop.solver_iterations, status=prop.status, seconds=prop.seconds)
-            if changed:
-                trial = res_block.for_association(inc, prop.assignment, R1)
-                if optimize_phi:
-                    trial, _ = phi_step.run(trial, y, units)
-                    interrupts.check()
-                with timer("evaluation"):
-                    trial_ev = evaluate(sc, trial, attach=False)
-                hist.add(**row, branch="trial", scr=inc_ev.scr, candidate_scr=trial_ev.scr, accepted=trial_ev.feasible)
-                if trial_ev.feasible:
-                    def rec_trial(**r):
-                        hist.add(iteration=it, branch="trial", scr=inc_ev.scr, **r)
-
-                    trial2, trial2_ev = res_block.improve(trial, trial_ev, y, rec_trial, deadline, max_iter=options.trial_part2_iter)
-                    interrupts.check()
-                    ok = trial2_ev.feasible and trial2_ev.scr >= inc_ev.scr
-                    if ok:
-                        inc, inc_ev, moved = trial2, trial2_ev, True
-                    hist.add(iteration=it, step="trial", branch="trial", scr=inc_ev.scr, candidate_scr=trial2_ev.scr, accepted=ok,
-                             status="accepted" if ok else "rejected: lower SCR than the incumbent", seconds=0.0)
-                    say(f"[{method}] it {it}: new association {'accepted' if ok else 'rejected'} (SCR {trial2_ev.scr:.6g})")
-            if not moved:
-                if optimize_phi:
-                    t0 = time.perf_counter()
-                    cand, obj = phi_step.run(inc, y, units)
-                    interrupts.check()
-                    with timer("evaluation"):
-                        cand_ev = evaluate(sc, cand, attach=False)
-                    inc, inc_ev, ok = take(cand, cand_ev, inc, inc_ev)
-                    hist.add(iteration=it, step="part1", branch="same association", scr=inc_ev.scr, candidate_scr=cand_ev.scr,
-                             accepted=ok, objective=obj, status="optimal" if ok else "not taken: lower SCR",
-                             seconds=time.perf_counter() - t0, assoc_changed=False,
-                             **({} if changed else {"bound": prop.bound, "rounded": row["rounded"], "rounding_gap": row["rounding_gap"]}))
-                elif not changed:
-                    hist.add(**row, branch="same association", scr=inc_ev.scr, candidate_scr=inc_ev.scr, accepted=True)
-
-        if not moved:
-            def rec(**r):
-                hist.add(iteration=it, branch="same association", scr=max(inc_ev.scr, r["candidate_scr"] if r.get("accepted") else -math.inf), **r)
-                if r.get("drop") and r["drop"] == r["drop"]:
-                    nonlocal max_drop
-                    max_drop = max(max_drop, r["drop"])
-
-            inc, inc_ev = res_block.improve(inc, inc_ev, y, rec, deadline)
+    # -- AO part 1 ----------------------------------------------------------------------
+    def part1(self, it: int, y: float) -> bool:
+        """P1, then the trial of a new association or the φ LP at the current one; True if the trial was accepted."""
+        sc, inc = self.sc, self.inc
+        R1 = p1_resources(sc, inc)
+        data = p1_data(sc, self.units, y, inc.p, inc.f_user, *R1)
+        prop = self.assoc_block.propose(data, inc.assignment)
+        interrupts.check()  # after every solver call: an interrupt swallowed inside a solver is still honoured
+        changed = not np.array_equal(prop.assignment, inc.assignment)
+        if changed and not self.assoc_block.exact:
+            # a rounded proposal is tried only if P1 itself prefers it to the current association
+            _, _, stay_obj = self.phi_step.solve_data(data, inc.assignment)
             interrupts.check()
+            if prop.objective >= stay_obj - 1e-9 * max(1.0, abs(stay_obj)):
+                changed = False
+                prop.status = f"{prop.status}; rounded association not better than the current one in P1 ({prop.objective:.6g} >= {stay_obj:.6g})"
+        self.p1_stats.append({"iteration": it, "objective": prop.objective, "bound": prop.bound, "changed": changed,
+                              "seconds": prop.seconds, **prop.extra})
+        row = dict(iteration=it, step="part1", objective=prop.objective, bound=prop.bound,
+                   rounded=prop.extra.get("rounded", math.nan), rounding_gap=prop.extra.get("rounding_gap", math.nan),
+                   assoc_changed=changed, inner_iterations=prop.solver_iterations, status=prop.status, seconds=prop.seconds)
+        moved = self._trial(it, y, prop, R1, row) if changed else False
+        if not moved:
+            if self.optimize_phi:
+                self._phi_at_current(it, y, changed, prop, row)
+            elif not changed:
+                self.hist.add(**row, branch="same association", scr=self.inc_ev.scr, candidate_scr=self.inc_ev.scr, accepted=True)
+        return moved
 
-        hist.add(iteration=it, step="outer", scr=inc_ev.scr, candidate_scr=inc_ev.scr, accepted=True, status="ok",
-                 seconds=time.perf_counter() - t_it)
-        say(f"[{method}] it {it}: SCR {inc_ev.scr:.6g} (y_old {y:.6g}), loads {np.bincount(inc.assignment, minlength=sc.n_servers).tolist()}")
-        if inc_ev.scr / y - 1.0 <= options.tol:
-            status = "converged"
-            break
+    def _trial(self, it, y, prop, R1, row) -> bool:
+        """A new association tried as a whole: its resources, the φ LP, a short part 2; kept if not worse."""
+        hist = self.hist
+        trial = self.res_block.for_association(self.inc, prop.assignment, R1)
+        if self.optimize_phi:
+            trial, _ = self.phi_step.run(trial, y, self.units)
+            interrupts.check()
+        trial_ev = self._evaluate(trial)
+        hist.add(**row, branch="trial", scr=self.inc_ev.scr, candidate_scr=trial_ev.scr, accepted=trial_ev.feasible)
+        if not trial_ev.feasible:
+            return False
+        scr_before = self.inc_ev.scr
 
-    wall = time.perf_counter() - t_start
-    df = hist.frame()
-    part2_rows = df[df["step"] == "part2"] if "step" in df else df.iloc[0:0]
-    info = {
-        "outer_iterations": outer,
-        "part1_steps": int((df["step"] == "part1").sum()) if len(df) else 0,
-        "part2_steps": int(len(part2_rows)),
-        "assoc": assoc,
-        "resources": resources,
-        "max_drop": max_drop,
-        "times": dict(timer.seconds),
-        "units": units.describe(),
-        "p1": p1_stats,
-        "warnings": [],
-    }
-    if hasattr(res_block, "ipopt_iterations"):
-        info["ipopt_iterations"] = res_block.ipopt_iterations
-        if getattr(res_block, "persistent", None) is not None:
-            info["part2_nl_builds"] = res_block.persistent.builds
-            info["part2_cold_retries"] = res_block.persistent.cold_retries
-        repairs = getattr(res_block, "repairs", [])
-        info["part2_repairs"] = len(repairs)
-        info["part2_max_repair"] = max(repairs, default=0.0)
-        if repairs and max(repairs) > 1e-6:
-            info["warnings"].append(f"part 2: {len(repairs)} Ipopt point(s) were moved into the bounds/budgets by fit_to_budgets, "
-                                    f"the largest by {max(repairs):.2g} relative (history column 'repair')")
-        if res_block.failures:
-            info["warnings"].append(f"part 2: {len(res_block.failures)} Ipopt solve(s) did not end optimal ({res_block.failures[0]}); "
-                                    "those steps were kept only where the evaluator found them feasible and not worse")
-    if status == "time_limit":
-        info["warnings"].append(f"time limit of {options.time_limit:g} s reached after {outer} outer iteration(s)")
-    gaps = [p["rounding_gap"] for p in p1_stats if "rounding_gap" in p]
-    if gaps:
-        info["sdr_rounding_gap_max"] = float(np.nanmax(gaps))
-    result = inc.copy(method=method, status=status, termination=status, wall_s=wall, history=df, info=info, evaluation=None)
-    return result
+        def rec_trial(**r):
+            hist.add(iteration=it, branch="trial", scr=scr_before, **r)
+
+        trial2, trial2_ev = self.res_block.improve(trial, trial_ev, y, rec_trial, self.deadline, max_iter=self.o.trial_part2_iter)
+        interrupts.check()
+        ok = trial2_ev.feasible and trial2_ev.scr >= self.inc_ev.scr
+        if ok:
+            self.inc, self.inc_ev = trial2, trial2_ev
+        hist.add(iteration=it, step="trial", branch="trial", scr=self.inc_ev.scr, candidate_scr=trial2_ev.scr, accepted=ok,
+                 status="accepted" if ok else "rejected: lower SCR than the incumbent", seconds=0.0)
+        self.say(f"[{self.method}] it {it}: new association {'accepted' if ok else 'rejected'} (SCR {trial2_ev.scr:.6g})")
+        return ok
+
+    def _phi_at_current(self, it, y, changed, prop, row):
+        """The exact φ LP at the incumbent's association and resources (cannot lower the SCR)."""
+        t0 = time.perf_counter()
+        cand, obj = self.phi_step.run(self.inc, y, self.units)
+        interrupts.check()
+        cand_ev = self._evaluate(cand)
+        ok = self._take(cand, cand_ev)
+        self.hist.add(iteration=it, step="part1", branch="same association", scr=self.inc_ev.scr, candidate_scr=cand_ev.scr,
+                      accepted=ok, objective=obj, status="optimal" if ok else "not taken: lower SCR",
+                      seconds=time.perf_counter() - t0, assoc_changed=False,
+                      **({} if changed else {"bound": prop.bound, "rounded": row["rounded"], "rounding_gap": row["rounding_gap"]}))
+
+    # -- AO part 2 ----------------------------------------------------------------------
+    def part2(self, it: int, y: float):
+        def rec(**r):
+            self.hist.add(iteration=it, branch="same association",
+                          scr=max(self.inc_ev.scr, r["candidate_scr"] if r.get("accepted") else -math.inf), **r)
+            if r.get("drop") and r["drop"] == r["drop"]:
+                self.max_drop = max(self.max_drop, r["drop"])
+
+        self.inc, self.inc_ev = self.res_block.improve(self.inc, self.inc_ev, y, rec, self.deadline)
+        interrupts.check()
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> Solution:
+        sc, o, hist = self.sc, self.o, self.hist
+        hist.add(iteration=0, step="init", scr=self.inc_ev.scr, candidate_scr=self.inc_ev.scr, accepted=True, status="ok", seconds=0.0)
+        self.say(f"[{self.method}] start: SCR {self.inc_ev.scr:.6g}")
+        status = "iteration_limit"
+        outer = 0
+        for it in range(1, o.max_iter + 1):
+            if time.perf_counter() > self.deadline:
+                status = "time_limit"
+                break
+            outer = it
+            y = self.inc_ev.scr
+            t_it = time.perf_counter()
+            self.units = units_for(sc, self.inc_ev)  # T and objective units follow the incumbent (conditioning)
+            moved = self.part1(it, y) if self.assoc_block is not None else False
+            if not moved:
+                self.part2(it, y)
+            hist.add(iteration=it, step="outer", scr=self.inc_ev.scr, candidate_scr=self.inc_ev.scr, accepted=True, status="ok",
+                     seconds=time.perf_counter() - t_it)
+            self.say(f"[{self.method}] it {it}: SCR {self.inc_ev.scr:.6g} (y_old {y:.6g}), "
+                     f"loads {np.bincount(self.inc.assignment, minlength=sc.n_servers).tolist()}")
+            if self.inc_ev.scr / y - 1.0 <= o.tol:
+                status = "converged"
+                break
+        return self._result(status, outer)
+
+    def _result(self, status, outer) -> Solution:
+        o, res_block, p1_stats = self.o, self.res_block, self.p1_stats
+        wall = time.perf_counter() - self.t_start
+        df = self.hist.frame()
+        part2_rows = df[df["step"] == "part2"] if "step" in df else df.iloc[0:0]
+        info = {
+            "outer_iterations": outer,
+            "part1_steps": int((df["step"] == "part1").sum()) if len(df) else 0,
+            "part2_steps": int(len(part2_rows)),
+            "assoc": self.assoc,
+            "resources": self.resources,
+            "max_drop": self.max_drop,
+            "times": dict(self.timer.seconds),
+            "units": self.units.describe(),
+            "p1": p1_stats,
+            "warnings": [],
+        }
+        if hasattr(res_block, "ipopt_iterations"):
+            info["ipopt_iterations"] = res_block.ipopt_iterations
+            if getattr(res_block, "persistent", None) is not None:
+                info["part2_nl_builds"] = res_block.persistent.builds
+                info["part2_cold_retries"] = res_block.persistent.cold_retries
+            repairs = getattr(res_block, "repairs", [])
+            info["part2_repairs"] = len(repairs)
+            info["part2_max_repair"] = max(repairs, default=0.0)
+            if repairs and max(repairs) > 1e-6:
+                info["warnings"].append(f"part 2: {len(repairs)} Ipopt point(s) were moved into the bounds/budgets by fit_to_budgets, "
+                                        f"the largest by {max(repairs):.2g} relative (history column 'repair')")
+            if res_block.failures:
+                info["warnings"].append(f"part 2: {len(res_block.failures)} Ipopt solve(s) did not end optimal ({res_block.failures[0]}); "
+                                        "those steps were kept only where the evaluator found them feasible and not worse")
+        if status == "time_limit":
+            info["warnings"].append(f"time limit of {o.time_limit:g} s reached after {outer} outer iteration(s)")
+        gaps = [p["rounding_gap"] for p in p1_stats if "rounding_gap" in p]
+        if gaps:
+            info["sdr_rounding_gap_max"] = float(np.nanmax(gaps))
+        result = self.inc.copy(method=self.method, status=status, termination=status, wall_s=wall, history=df, info=info, evaluation=None)
+        return result
