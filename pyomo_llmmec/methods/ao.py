@@ -116,8 +116,7 @@ class _AORun:
         self.assoc, self.resources, self.optimize_phi = assoc, resources, optimize_phi
         self.t_start, self.timer, self.hist, self.say = t_start, timer, hist, say
         self.deadline = t_start + options.time_limit
-        with timer("evaluation"):
-            self.inc_ev = evaluate(sc, start, attach=False)
+        self.inc_ev = self._evaluate(start)
         if not self.inc_ev.feasible:
             raise SolveFailed(f"the start point of {method} is infeasible: {self.inc_ev.problems[0]}")
         self.inc = start

@@ -353,7 +353,7 @@ class ServerSolve:
     bound: float  # the solver's proven upper bound on V_m(T) (model units); −inf: T cannot be met
     incumbent: float | None  # the solver's best objective, if it found a point
     converged: bool  # the solver settled the problem (optimal or infeasible), not stopped by a limit
-    seconds: float  # the time limit it was given
+    time_limit: float  # the time limit it was given (a solve stopped by it may be continued with more)
     point: object  # the point (a Solution of the server's sub-scenario) or None
     y_t: float  # the target y it was solved at
     value: float | None  # the point's objective recomputed by the evaluator; None if infeasible or slower than T
@@ -433,7 +433,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             nonlocal improved
             rec = levels.setdefault(T, {})
             for j in servers:
-                if j in rec and (rec[j].converged or rec[j].seconds >= time_limit):
+                if j in rec and (rec[j].converged or rec[j].time_limit >= time_limit):
                     continue
                 others = sum(rec[i].bound for i in servers if i != j and i in rec)
                 unknown = [i for i in servers if i != j and i not in rec]
@@ -506,9 +506,9 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             unfinished = [j for j in servers if j in rec and not rec[j].converged]
             incs = [rec[j].incumbent for j in servers if j in rec]
             gap_blocks = len(incs) == len(servers) and None not in incs and sum(incs) - c * Ta <= 0
-            if unfinished and gap_blocks and max(rec[j].seconds for j in unfinished) < per_solve:
+            if unfinished and gap_blocks and max(rec[j].time_limit for j in unfinished) < per_solve:
                 # only the solver gap at T_b keeps this interval open: solve longer there instead of splitting
-                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j].seconds for j in unfinished)))
+                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j].time_limit for j in unfinished)))
                 heapq.heappush(heap, (-min(-negU, ub - c * Ta), Ta, Tb))
                 continue
             if (Ta, Tb) not in split_bounds and Ta in levels:
