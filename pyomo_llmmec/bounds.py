@@ -357,7 +357,7 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
         L, parts = lb.value(y, lam, pi, sig)
         if math.isnan(L):
             raise SolveFailed(f"SCR bound: the relaxation evaluated to NaN at y = {y:.6g} (data out of the range it handles)",
-                              status="numerical_error")
+                              status="numerics")
         return L, parts
 
     def root(z, sig, y_hi):
@@ -397,7 +397,7 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
             y *= 4.0
             if not math.isfinite(y) or y > 1e300:
                 raise SolveFailed("SCR bound: the relaxation certified no finite y (data out of the range it handles)",
-                                  status="numerical_error")
+                                  status="numerics")
         try:
             y = root(z, sigma, y)
         except _Deadline:  # y (certified by the loop above) stands

@@ -49,9 +49,16 @@ class SolverUnavailable(LLMMECError, RuntimeError):
 
 
 class SolveFailed(LLMMECError, RuntimeError):
-    """A solver ran but did not deliver a usable (feasible, evaluated) answer."""
+    """A solver ran but did not deliver a usable (feasible, evaluated) answer.
 
-    def __init__(self, message: str, *, status: str = "error", solution=None):
-        self.status = status
+    ``status`` is why, from one vocabulary (:class:`pyomo_llmmec.status.Failure`, given as the enum or its text);
+    ``termination`` is the failing subsolver's own termination (e.g. HiGHS's ``maxTimeLimit``), when there is one.
+    """
+
+    def __init__(self, message: str, *, status="solver_failure", termination=None, solution=None):
+        from .status import Failure
+
+        self.status = Failure.parse(status)
+        self.termination = None if termination is None else str(getattr(termination, "name", termination))
         self.solution = solution
         super().__init__(message)

@@ -1,4 +1,5 @@
-"""One status vocabulary for every method: :class:`Status` (``Solution.status`` and ``Solution.termination``).
+"""One status vocabulary for every method: :class:`Status` (``Solution.status`` and ``Solution.termination``),
+and one for why a solve failed: :class:`Failure` (``SolveFailed.status``).
 
 ``Status`` is a ``str`` enum, so a status still compares equal to its text
 (``sol.status == "converged"``), hashes like it (a dict keyed by the text finds
@@ -62,6 +63,38 @@ class Status(str, Enum):
     def solver_status(self):
         """Pyomo's ``SolverStatus`` for this status."""
         return _pyomo()[self][1]
+
+
+class Failure(str, Enum):
+    """Why a solve delivered no point (``SolveFailed.status``); the solver's own word is in ``SolveFailed.termination``."""
+
+    NUMERICS = "numerics"  #: data outside what float64 or a solver handles (a non-finite coefficient, an SNR below resolution)
+    NO_SOLUTION = "no_solution"  #: the method ran but found no feasible point to start from or return
+    TIME_LIMIT = "time_limit"  #: the time limit passed before any point was found
+    SOLVER_FAILURE = "solver_failure"  #: a subsolver ended without a usable answer (its termination is recorded)
+    INFEASIBLE = "infeasible"  #: the method's point fails the evaluator's check of (3); not returned
+    BAD_OPTION = "bad_option"  #: an unknown method or an option value it cannot take
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+    @classmethod
+    def parse(cls, value) -> "Failure":
+        """The failure named by ``value`` (a Failure or its text); ValueError for any other text."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown failure {value!r}: one of {', '.join(f.value for f in cls)}") from None
+
+    @classmethod
+    def from_termination(cls, termination) -> "Failure":
+        """The failure for a subsolver's termination (a Pyomo ``TerminationCondition`` or its name)."""
+        name = getattr(termination, "name", str(termination)).split(".")[-1]
+        return cls.TIME_LIMIT if name in ("maxTimeLimit", "time_limit") else cls.SOLVER_FAILURE
 
 
 #: older spellings, still read from workbooks and accepted from code

@@ -323,7 +323,7 @@ def test_p1_by_delay_level_reports_a_level_whose_phi_lp_fails(monkeypatch):
 
     def flaky(d, a):
         if not np.array_equal(a, s0.assignment):
-            raise SolveFailed("the φ linear program (P1 with x fixed) ended with status unknown", status="unknown")
+            raise SolveFailed("the φ linear program (P1 with x fixed) ended with status unknown", termination="unknown")
         return real(d, a)
 
     monkeypatch.setattr(phi, "solve_data", flaky)

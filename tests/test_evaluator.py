@@ -255,3 +255,20 @@ def test_model_md_lists_every_status():
     text = (Path(__file__).resolve().parent.parent / "docs" / "MODEL.md").read_text(encoding="utf-8")
     missing = [s for s in [*(st.value for st in Status), *ALIASES] if f"`{s}`" not in text]
     assert not missing, f"docs/MODEL.md does not list the status(es) {missing}"
+
+
+def test_solve_failed_takes_its_reason_from_one_vocabulary(paper_default):
+    """SolveFailed.status is a Failure (why no point came back); the subsolver's own word is kept beside it."""
+    from pyomo.opt import TerminationCondition as TC
+
+    from pyomo_llmmec.status import Failure
+
+    exc = lm.SolveFailed("HiGHS found no solution", status=Failure.from_termination(TC.maxTimeLimit), termination=TC.maxTimeLimit)
+    assert exc.status is Failure.TIME_LIMIT and exc.termination == "maxTimeLimit"
+    assert lm.SolveFailed("x", termination="infeasible").status is Failure.SOLVER_FAILURE
+    assert lm.SolveFailed("x", status="numerics").status is Failure.NUMERICS and f"{Failure.NUMERICS}" == "numerics"
+    with pytest.raises(ValueError, match="unknown failure 'sdp_failed'"):
+        lm.SolveFailed("x", status="sdp_failed")
+    with pytest.raises(lm.SolveFailed) as ei:
+        lm.solve(paper_default, "no-such-method")
+    assert ei.value.status is Failure.BAD_OPTION

@@ -205,7 +205,7 @@ def test_highs_no_solution_of_p1(small, monkeypatch, tmp_path, capsys):
     r = _fails_loudly_or_returns_flagged_best(lambda: lm.solve(small, "dashf", assoc="milp"), ["maxTimeLimit"], small)
     assert hits
     if isinstance(r, lm.SolveFailed):
-        assert r.status == "maxTimeLimit"
+        assert r.status == "time_limit" and r.termination == "maxTimeLimit"
     path = tmp_path / "s.xlsx"
     lm.write_scenario(small, path)
     out = tmp_path / "sol.xlsx"
@@ -232,7 +232,8 @@ def test_highs_phi_lp_not_optimal(small, monkeypatch, tc):
     r = _fails_loudly_or_returns_flagged_best(lambda: lm.solve(small, "aauco", assoc="milp"), [tc], small)
     assert hits
     if isinstance(r, lm.SolveFailed):
-        assert r.status == tc and "φ linear program" in str(r)
+        assert r.termination == tc and r.status == ("time_limit" if tc == "maxTimeLimit" else "solver_failure")
+        assert "φ linear program" in str(r)
 
 
 # ------------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def test_sdr_every_solver_failing(small, monkeypatch, tmp_path, capsys, how):
     _patch_cvxpy(monkeypatch, fail)
     with pytest.raises(lm.SolveFailed) as ei:
         lm.solve(small, "dashf", assoc="sdr")
-    assert ei.value.status == "sdp_failed" and "SDR of P1 could not be solved" in str(ei.value)
+    assert ei.value.status == "solver_failure" and ei.value.termination and "SDR of P1 could not be solved" in str(ei.value)
     assert "\n" not in str(ei.value) and ("failed" in str(ei.value) if how == "solver_error" else "infeasible" in str(ei.value))
     path = tmp_path / "s.xlsx"
     lm.write_scenario(small, path)
@@ -389,7 +390,7 @@ def test_gurobi_time_limit(small, monkeypatch, keep_solution):
         p1 = r.history[r.history["step"] == "part1"]
         assert p1["status"].astype(str).str.contains("maxTimeLimit").any()
     elif isinstance(r, lm.SolveFailed):
-        assert r.status == "maxTimeLimit" and "Gurobi found no solution of P1" in str(r)
+        assert r.status == "time_limit" and r.termination == "maxTimeLimit" and "Gurobi found no solution of P1" in str(r)
 
 
 @needs_gurobi

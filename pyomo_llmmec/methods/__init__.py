@@ -152,7 +152,7 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     when no verified solution can be returned.
     """
     if method not in METHODS:
-        raise SolveFailed(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}", status="bad_method")
+        raise SolveFailed(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}", status="bad_option")
     o = SolveOptions.from_kwargs(**options)
     t0 = time.perf_counter()
     sol = METHODS[method](scenario, o)

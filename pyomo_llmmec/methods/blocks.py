@@ -28,6 +28,7 @@ from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
 from ..points import equal_split
 from ..solution import Solution, evaluate
+from ..status import Failure
 from .. import solvers
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class PhiStep:
             res = self.opt.solve(m)
         tc = _tc_name(res.termination_condition)
         if tc != "optimal":
-            raise SolveFailed(f"the φ linear program (P1 with x fixed) ended with status {tc}", status=tc)
+            raise SolveFailed(f"the φ linear program (P1 with x fixed) ended with status {tc}", status=Failure.from_termination(tc), termination=tc)
         res.solution_loader.load_vars()
         phi = np.clip(np.array([pyo.value(m.phi[n]) for n in m.N]), 0.0, 1.0)
         return phi, float(pyo.value(m.T)), float(res.best_feasible_objective)
@@ -249,7 +250,7 @@ class MILPAssociation:
             res = self.opt.solve(m)
         tc = _tc_name(res.termination_condition)
         if res.best_feasible_objective is None or not math.isfinite(res.best_feasible_objective or math.nan):
-            raise SolveFailed(f"HiGHS found no solution of P1 (status {tc})", status=tc)
+            raise SolveFailed(f"HiGHS found no solution of P1 (status {tc})", status=Failure.from_termination(tc), termination=tc)
         res.solution_loader.load_vars()
         a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
         bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
@@ -301,7 +302,7 @@ class GurobiAssociation:
             raise SolveFailed(f"Gurobi failed on P1: {exc}") from None
         tc = _tc_name(res.termination_condition)
         if res.best_feasible_objective is None:
-            raise SolveFailed(f"Gurobi found no solution of P1 (status {tc})", status=tc)
+            raise SolveFailed(f"Gurobi found no solution of P1 (status {tc})", status=Failure.from_termination(tc), termination=tc)
         res.solution_loader.load_vars()
         a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
         bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
@@ -346,7 +347,7 @@ class SDRAssociation:
         with self.timer("SDP (SDR of P1)"):
             res = self.sdp.solve(data, self.solver_names)
         if not res.solver:
-            raise SolveFailed(f"the SDR of P1 could not be solved ({res.status})", status="sdp_failed")
+            raise SolveFailed(f"the SDR of P1 could not be solved ({res.status})", termination=str(res.status))
         x = np.clip(np.nan_to_num(res.x_frac, nan=0.0), 0.0, 1.0)
         rows = x.sum(axis=1)
         x = np.where(rows[:, None] > 1.0, x / rows[:, None], x)
@@ -440,7 +441,7 @@ class GAPAssociation:
             try:
                 phi_a, _T, obj_a = self.phi_step.solve_data(data, a)
             except SolveFailed as exc:  # this level's association is not scored (HiGHS 'unknown' on its φ LP): reported
-                statuses.append(f"{f:g}T: {status}; its φ LP failed ({exc.status})")
+                statuses.append(f"{f:g}T: {status}; its φ LP failed ({exc.termination or exc.status})")
                 continue
             statuses.append(f"{f:g}T: {status}")
             if obj_a < best[0]:

@@ -622,7 +622,7 @@ class LNS:
                 inc = self.rs.optimise(inc) if self.o.lns_full_step else self.rs.multistart_polish(inc)
                 self._offer(inc, f"start: {name}")
             if self.best is None:
-                raise SolveFailed("lns: no feasible start point", status="no_start")
+                raise SolveFailed("lns: no feasible start point", status="no_solution")
             self.best = self.local_search(self.best)
             if self.sc.n_servers > 1:
                 fails = 0
