@@ -161,7 +161,8 @@ def cmd_solve(args) -> int:
     if args.output:
         check_output_path(args.output, inputs=[args.file])  # before any work: never overwrite the input
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "bound", "bound_time_limit")
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "bound", "bound_time_limit",
+                                          "part2", "workers", "scheduler")
             if getattr(args, k, None) is not None}
     if args.verbose:
         opts["verbose"] = True
@@ -365,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve a scenario and write the solution workbook")
     s.add_argument("file")
     s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
-    for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver"):
+    for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "part2", "workers", "scheduler"):
         _option(s, name, note="; global and mindtpy: 600 s when not given" if name == "time_limit" else "")
     _bound_arguments(s)
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")

@@ -163,10 +163,22 @@ class PersistentIpopt:
             v.set_value(float(val), skip_validation=True)
         self._duals = (info["mult_g"].copy(), info["mult_x_L"].copy(), info["mult_x_U"].copy()) \
             if tc == TerminationCondition.optimal else None
+        self._last_mult_g = info["mult_g"].copy()
         obj = float(info["obj_val"])
         sense = next(self.model.component_data_objects(pyo.Objective, active=True)).sense
         # PyNumero's NLP minimises: a maximisation objective is negated in it
         return tc, n_it, (-obj if sense == pyo.maximize else obj)
+
+    def constraint_multipliers(self, constraints) -> np.ndarray:
+        """The last solve's multipliers of ``constraints`` (ConstraintData), as the sensitivity of the
+        model's objective to each constraint's right-hand side: ≥ 0 for an active ``body <= ub`` of a
+        maximisation (raising ub raises the objective) and of a minimisation (raising ub lowers it)."""
+        idx = self._nlp.get_constraint_indices(list(constraints))
+        lam = np.asarray(self._last_mult_g, dtype=float)[idx]
+        return lam if self._sense() == pyo.maximize else -lam
+
+    def _sense(self):
+        return next(self.model.component_data_objects(pyo.Objective, active=True)).sense
 
     def _run(self, proj, x0, use_warm: bool):
         """One Ipopt run on the projected NLP from ``x0``; returns (x, info, iterations)."""

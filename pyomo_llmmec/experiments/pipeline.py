@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from .runner import RunStats, check_scheduler_address, load_record, run_tasks, task_path
+from ..dask_setup import check_scheduler_address
+from .runner import RunStats, load_record, run_tasks, task_path
 from .tasks import ExperimentConfig, configure
 
 

@@ -20,16 +20,14 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, LLMMECError
+from ..dask_setup import dask_client
 from .tasks import RECORD_VERSION, Task, run_task
 
 log = logging.getLogger(__name__)
@@ -103,76 +101,6 @@ def load_record(path: Path, task: Task, *, resume: bool = True) -> dict | None:
 
 def _json_roundtrip(obj):
     return json.loads(json.dumps(obj, sort_keys=True))
-
-
-_ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://)?[^\s/:]+(:\d+)?/?$", re.IGNORECASE)
-
-
-def check_scheduler_address(address: str) -> str:
-    """Accept ``tcp://host:port`` (or ``host:port``, ``tls://...``); :class:`InputError` otherwise."""
-    if not isinstance(address, str) or not _ADDRESS.match(address.strip()):
-        raise InputError(f"--scheduler {address!r}: expected an address like tcp://host:8786")
-    return address.strip()
-
-
-@contextlib.contextmanager
-def _quiet_dask_logs(level=logging.ERROR):
-    """Keep Dask's INFO chatter (cluster start and shutdown) off the console while a sweep runs."""
-    import distributed  # noqa: F401 - importing it configures its loggers; override them afterwards
-
-    names = ["distributed", "tornado"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
-    saved = {n: logging.getLogger(n).level for n in names}
-    for n in names:
-        logging.getLogger(n).setLevel(level)
-    try:
-        yield
-    finally:
-        for n, lv in saved.items():
-            logging.getLogger(n).setLevel(lv)
-
-
-@contextlib.contextmanager
-def dask_client(workers: int = 2, scheduler: str | None = None, client=None):
-    """Yield ``(client, description)``: the given client, one connected to ``scheduler``, or a new LocalCluster's."""
-    with _quiet_dask_logs():
-        with _dask_client(workers, scheduler, client) as pair:
-            yield pair
-
-
-@contextlib.contextmanager
-def _dask_client(workers, scheduler, client):
-    if client is not None:
-        yield client, "the given Dask client"
-        return
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - dask is a dependency
-        raise LLMMECError(f"Dask is not installed ({exc}); pip install 'dask[distributed]'") from None
-    if scheduler is not None:
-        address = check_scheduler_address(scheduler)
-        try:
-            c = Client(address, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise LLMMECError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
-        try:
-            yield c, f"scheduler {address}"
-        finally:
-            c.close()
-        return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
-    with warnings.catch_warnings():  # a second cluster on this machine: its HTTP port moves, harmlessly
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
-    c = Client(cluster)
-    try:
-        yield c, f"LocalCluster with {workers} worker(s)"
-    finally:
-        with contextlib.suppress(Exception):
-            c.close()
-        with contextlib.suppress(Exception):
-            cluster.close()
 
 
 def run_tasks(tasks: list[Task], out_dir, *, workers: int = 2, scheduler: str | None = None, client=None,

@@ -69,9 +69,13 @@ def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None
     bar = live_status(options, method, t_start)
     hist = History(on_add=bar.row if bar is not None else None)
     say = print if options.verbose else (lambda *a, **k: None)
+    run = None
     try:
-        return _AORun(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say).run()
+        run = _AORun(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say)
+        return run.run()
     finally:
+        if run is not None and hasattr(run.res_block, "close"):
+            run.res_block.close()
         if bar is not None:
             bar.close()
 
@@ -264,7 +268,11 @@ class _AORun:
         }
         if hasattr(res_block, "ipopt_iterations"):
             info["ipopt_iterations"] = res_block.ipopt_iterations
-            if getattr(res_block, "persistent", None) is not None:
+            split = getattr(res_block, "split", None)
+            if split is not None:
+                info.update(part2="split", part2_levels=split.levels, part2_server_solves=split.solves,
+                            part2_failed_levels=split.failed_levels, part2_workers=split.pool.description)
+            elif getattr(res_block, "persistent", None) is not None:
                 info["part2_nl_builds"] = res_block.persistent.builds
                 info["part2_cold_retries"] = res_block.persistent.cold_retries
             repairs = getattr(res_block, "repairs", [])

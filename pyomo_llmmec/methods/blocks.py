@@ -516,6 +516,16 @@ class FPResources:
             opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
             # re-solves start from the previous optimum's primal and dual point (a new association: cold, mu_init above)
             self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=True)
+        self.split = None
+        if options.part2 == "split":
+            from .split_part2 import SplitPart2
+
+            scheduler = options.scheduler or None  # checked by SolveOptions
+            opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
+            # a server NLP converges in tens of iterations (at most ~200 measured); one that runs on sits at a degenerate
+            # level, which the level search then skips
+            opts["max_iter"] = min(int(opts["max_iter"]), 1000)
+            self.split = SplitPart2(scenario, self.model, opts, workers=options.workers, scheduler=scheduler, timer=timer)
         self.solves = 0
         self.ipopt_iterations = 0
         self.failures: list[str] = []
@@ -569,6 +579,13 @@ class FPResources:
 
         # deferred: a signal during the solve only sets the flag (no exception passes through Ipopt's C code);
         # the callback stops Ipopt and Interrupted is raised when the solve returns
+        if self.split is not None:
+            with self.timer("Ipopt (part 2, split by server)"):
+                tc, n_it, obj = self.split.solve()
+            interrupts.check()
+            self.solves += 1
+            self.ipopt_iterations += n_it
+            return tc, n_it, obj
         if self.persistent is not None:
             with self.timer("Ipopt (part 2)"):
                 tc, n_it, obj = self.persistent.solve()
@@ -582,6 +599,11 @@ class FPResources:
         self.ipopt_iterations += iters[0]
         obj = res.problem.lower_bound  # the objective (12) at Ipopt's point (maximisation)
         return str(res.solver.termination_condition), iters[0], float(obj) if obj is not None else math.nan
+
+    def close(self) -> None:
+        """Stop the worker processes of a split part 2 (if any)."""
+        if self.split is not None:
+            self.split.close()
 
     def improve(self, sol: Solution, ev, y, record, deadline, max_iter=None):
         """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation)."""

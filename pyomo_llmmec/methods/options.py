@@ -43,6 +43,10 @@ class SolveOptions:
     part2_persistent: bool = opt(True, "part 2 writes its NLP once per association and re-solves it with new data, warm-started "
                                  "from the previous solve's primal and dual point (pyomo_llmmec.nlp; ~8x fewer Ipopt iterations, "
                                  "docs/DESIGN.md 'Scale'); False: SolverFactory('cyipopt') writes it at every solve, primal start only")
+    part2: str = opt("joint", "AO part 2's solve of (12): 'joint' (one NLP) or 'split' (one NLP per server, coordinated over "
+                     "the delay level T; docs/DESIGN.md 'Scale'; the same optimum to solver tolerance)", choices=("joint", "split"))
+    workers: int = opt(1, "part2='split': processes for the server NLPs (1: in this process; never threads)", positive=True, integer=True)
+    scheduler: str = opt("", "part2='split': run the server NLPs on this Dask scheduler's workers (e.g. tcp://host:8786) instead of local processes")
     start: str = opt("paper", "DASHF's start: 'paper' (Algorithm 1 line 1: budgets/N, round robin) or 'equal' (equal split)",
                      choices=("paper", "equal"))
     seed: int = opt(0, "random seed (RUCAA's association)", nonneg=True, integer=True)
@@ -102,6 +106,10 @@ class SolveOptions:
                     object.__setattr__(self, f.name, int(x))
                 else:
                     object.__setattr__(self, f.name, x)
+        if self.scheduler:
+            from ..dask_setup import check_scheduler_address
+
+            object.__setattr__(self, "scheduler", check_scheduler_address(self.scheduler))
 
     def lns_move_levels_factors(self) -> tuple[float, ...]:
         try:

@@ -113,16 +113,16 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
         - m.c_time * m.T,
         sense=pyo.maximize,
     )
-    m.delay = pyo.Constraint(  # (3j), in t_unit
+    m.user_delay = pyo.Expression(  # the left side of (3j), in t_unit
         m.N,
         rule=lambda m, n: (
             physics.compute_delay(m.phi[n], m.work_u[n], m.Fu[n])
             + physics.link_delay(m.phi[n], m.bits[n], m.rate_up[n])
             + physics.compute_delay(1 - m.phi[n], m.work_s[n], m.Fs[n])
             + physics.link_delay(1 - m.phi[n], m.bits[n], m.rate_dn[n])
-        ) / m.t_unit
-        <= m.T,
+        ) / m.t_unit,
     )
+    m.delay = pyo.Constraint(m.N, rule=lambda m, n: m.user_delay[n] <= m.T)  # (3j)
     m._eps = eps
     m._assignment = None
     return m
