@@ -115,6 +115,9 @@ def _print_summary(sol, file=None):
         rows.append(("iterations", f"{info['outer_iterations']} outer, {info.get('part1_steps', 0)} part-1, {info.get('part2_steps', 0)} part-2 (inner)"))
     if info.get("assoc"):
         rows.append(("association", info["assoc"]))
+    if info.get("part2") == "split":
+        rows.append(("part 2", f"split by server ({info['part2_workers']}), {info['part2_levels']} delay levels, "
+                               f"{info['part2_server_solves']} server NLP solves"))
     if "moves_tried" in info:
         rows.append(("search", f"{info['moves_tried']} moves tried, {info['accepted']} improvements, {info['nlp_solves']} NLP solves"))
     if info.get("bound") is not None:

@@ -64,7 +64,7 @@ def check_ipopt() -> Check:
         m.x = pyo.Var(bounds=(0.1, 10), initialize=1)
         m.o = pyo.Objective(expr=(m.x - 2) ** 2 + pyo.log(m.x))
         res = pyo.SolverFactory("cyipopt").solve(m)
-        ok = str(res.solver.termination_condition) == "optimal"
+        ok = pyo.check_optimal_termination(res)
     except Exception as exc:  # noqa: BLE001
         return Check("cyipopt/Ipopt", False, f"test solve failed: {exc}", FIX_SETUP)
     return Check("cyipopt/Ipopt", ok, f"cyipopt {cyipopt.__version__}, Ipopt {ipopt_v}, PyNumero ASL present" + ("" if ok else "; test NLP not solved"), FIX_SETUP)
@@ -187,7 +187,7 @@ def check_sdp() -> Check:
         C = np.diag([1.0, 2.0, 3.0])
         prob = cp.Problem(cp.Minimize(cp.trace(C @ X)), [cp.trace(X) == 1])
         prob.solve(solver=solvers[0])
-        ok = prob.status == "optimal" and abs(prob.value - 1.0) < 1e-5
+        ok = prob.status == cp.OPTIMAL and abs(prob.value - 1.0) < 1e-5
     except Exception as exc:  # noqa: BLE001
         return Check("SDP (cvxpy)", False, f"test SDP failed: {exc}", "pip install -U cvxpy clarabel")
     return Check("SDP (cvxpy)", ok, f"cvxpy {cp.__version__} with {', '.join(solvers)}" + ("" if ok else ": wrong answer on test SDP"))

@@ -98,7 +98,7 @@ def test_dashf_with_split_part2(tmp_path, capsys):
     path, out = tmp_path / "s.xlsx", tmp_path / "sol.xlsx"
     lm.write_scenario(sc, path)
     assert main(["solve", "--no-bound", str(path), "--part2", "split", "--workers", "2", "--max-iter", "2", "-o", str(out)]) == 0
-    assert out.exists()
+    assert out.exists() and "split by server (2 processes)" in capsys.readouterr().out
     assert main(["solve", "--no-bound", str(path), "--part2", "split", "--scheduler", "not an address", "-o", str(out)]) == 2
     assert "--scheduler" in capsys.readouterr().err
 

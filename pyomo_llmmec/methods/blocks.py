@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.opt import TerminationCondition
 
 from ..errors import InputError, SolveFailed, SolverUnavailable
 from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_phi_lp_data
@@ -29,6 +30,7 @@ from ..model.resources import build_part2, read_resources, set_association, set_
 from ..points import equal_split
 from ..solution import Solution, evaluate
 from ..status import Failure
+from .split_part2 import SplitStepFailed
 from .. import solvers
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,13 @@ def _highs():
     return opt
 
 
+def _appsi_tc():
+    """The TerminationCondition enum of Pyomo's appsi solvers (HiGHS here)."""
+    from pyomo.contrib.appsi.base import TerminationCondition
+
+    return TerminationCondition
+
+
 def _tc_name(tc) -> str:
     return getattr(tc, "name", str(tc)).split(".")[-1]
 
@@ -193,8 +202,8 @@ class PhiStep:
             set_phi_lp_data(m, data, assignment)
         with self.timer("LP (phi)"):
             res = self.opt.solve(m)
-        tc = _tc_name(res.termination_condition)
-        if tc != "optimal":
+        if res.termination_condition != _appsi_tc().optimal:
+            tc = _tc_name(res.termination_condition)
             raise SolveFailed(f"the φ linear program (P1 with x fixed) ended with status {tc}", status=Failure.from_termination(tc), termination=tc)
         res.solution_loader.load_vars()
         phi = np.clip(np.array([pyo.value(m.phi[n]) for n in m.N]), 0.0, 1.0)
@@ -363,7 +372,9 @@ class SDRAssociation:
         iters = res.iterations
         gap = (obj - res.lower_bound) / max(abs(res.lower_bound), 1e-12)
         # an SDP solved only to 'optimal_inaccurate' gives no valid lower bound of P1: flagged, bound NaN
-        bound, status = (res.lower_bound, res.status) if res.status == "optimal" else \
+        import cvxpy as cp
+
+        bound, status = (res.lower_bound, res.status) if res.status == cp.OPTIMAL else \
             (math.nan, f"{res.status} (SDP value {res.lower_bound:.6g} not used as a bound)")
         return Proposal(a, phi, obj, bound, status, time.perf_counter() - t0, iters,
                         {"rounded": obj, "rounding_gap": gap, "sdp_solver": res.solver, **checked})
@@ -401,7 +412,8 @@ class GAPAssociation:
         self.time_limit = options.p1_time_limit / len(self.levels)  # P1's time limit shared by the levels
 
     def _gap(self, cost, data: P1Data):
-        """The assignment of the GAP with pair costs ``cost`` (inf: not allowed), or None; and HiGHS's status."""
+        """(assignment or None, status text, settled): the GAP with pair costs ``cost`` (inf: not allowed);
+        settled when HiGHS proved the level optimal or infeasible (not stopped by a limit)."""
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import csr_array
 
@@ -409,7 +421,7 @@ class GAPAssociation:
         j = np.flatnonzero(np.isfinite(cost.ravel()))
         n, s = np.divmod(j, M)
         if np.bincount(n, minlength=N).min() == 0:
-            return None, "infeasible (a user has no pair within the delay level)"
+            return None, "infeasible (a user has no pair within the delay level)", True
         K = len(j)
         cols = np.arange(K)
         one = csr_array((np.ones(K), (n, cols)), shape=(N, K))  # (3b)
@@ -420,21 +432,23 @@ class GAPAssociation:
                    constraints=[LinearConstraint(one, 1, 1), LinearConstraint(budgets, -np.inf, 1)],
                    options={"time_limit": self.time_limit, "mip_rel_gap": self.options.gap_mip_gap,
                             "disp": False})
+        settled = res.status in (0, 2)  # scipy.optimize.milp: 0 optimal, 2 infeasible; else a limit or a failure
         if res.x is None:
-            return None, f"no solution (HiGHS: {res.message})"
+            return None, ("infeasible" if res.status == 2 else f"no solution (HiGHS: {res.message})"), settled
         x = np.zeros((N, M))
         x[n, s] = res.x
-        return np.argmax(x, axis=1), ("optimal" if res.status == 0 else f"feasible ({res.message})")
+        return np.argmax(x, axis=1), ("optimal" if res.status == 0 else f"feasible ({res.message})"), settled
 
     def propose(self, data: P1Data, inc_assignment) -> Proposal:
         extra = _checked_p1(self.sc, data)
         t0 = time.perf_counter()
         inc = np.asarray(inc_assignment)
         phi, T0, obj = self.phi_step.solve_data(data, inc)
-        best, statuses = (obj, inc, phi), []
+        best, statuses, ok = (obj, inc, phi), [], True
         for f in self.levels:
             with self.timer("GAP (P1 by delay level)"):
-                a, status = self._gap(level_costs(data, f * T0), data)
+                a, status, settled = self._gap(level_costs(data, f * T0), data)
+            ok = ok and settled
             if a is None or np.array_equal(a, best[1]):
                 statuses.append(f"{f:g}T: {status}")
                 continue
@@ -442,12 +456,12 @@ class GAPAssociation:
                 phi_a, _T, obj_a = self.phi_step.solve_data(data, a)
             except SolveFailed as exc:  # this level's association is not scored (HiGHS 'unknown' on its φ LP): reported
                 statuses.append(f"{f:g}T: {status}; its φ LP failed ({exc.termination or exc.status})")
+                ok = False
                 continue
             statuses.append(f"{f:g}T: {status}")
             if obj_a < best[0]:
                 best = (obj_a, a, phi_a)
         obj, a, phi = best
-        ok = all(st.split(": ", 1)[1].startswith(("optimal", "infeasible")) and "failed" not in st for st in statuses)
         return Proposal(a, phi, obj, math.nan, "levels solved" if ok else "; ".join(statuses), time.perf_counter() - t0,
                         extra={**extra, "levels": "; ".join(statuses)})
 
@@ -552,7 +566,7 @@ class FPResources:
         from pyomo.common.errors import ApplicationError
         from pyomo.contrib.pynumero.exceptions import PyNumeroEvaluationError
 
-        return (ApplicationError, PyNumeroEvaluationError, cyipopt.CyIpoptEvaluationError)
+        return (ApplicationError, PyNumeroEvaluationError, cyipopt.CyIpoptEvaluationError, SplitStepFailed)
 
     class _QuietCyipoptLog:
         """Pyomo logs every exception out of a cyipopt solve with its traceback (at ERROR); part 2 reports a
@@ -581,7 +595,7 @@ class FPResources:
         # the callback stops Ipopt and Interrupted is raised when the solve returns
         if self.split is not None:
             with self.timer("Ipopt (part 2, split by server)"):
-                tc, n_it, obj = self.split.solve()
+                tc, n_it, obj = self.split.solve()  # a failed level search raises SplitStepFailed
             interrupts.check()
             self.solves += 1
             self.ipopt_iterations += n_it
@@ -592,13 +606,13 @@ class FPResources:
             interrupts.check()
             self.solves += 1
             self.ipopt_iterations += n_it
-            return tc.value, n_it, obj
+            return tc, n_it, obj
         with self.timer("Ipopt (part 2)"), self._QuietCyipoptLog(), interrupts.deferred():
             res = self.ipopt.solve(self.model, options=dict(self.ipopt_options), intermediate_callback=callback)
         self.solves += 1
         self.ipopt_iterations += iters[0]
         obj = res.problem.lower_bound  # the objective (12) at Ipopt's point (maximisation)
-        return str(res.solver.termination_condition), iters[0], float(obj) if obj is not None else math.nan
+        return res.solver.termination_condition, iters[0], float(obj) if obj is not None else math.nan
 
     def close(self) -> None:
         """Stop the worker processes of a split part 2 (if any)."""
@@ -620,15 +634,16 @@ class FPResources:
             with self.timer("model update"):
                 set_point(m, self.sc, cur, cur_ev, cur_ev.scr)
             t0 = time.perf_counter()
+            error = None
             try:
-                tc, iters, obj = self._solve_once()
+                tc, iters, obj = self._solve_once()  # Pyomo's TerminationCondition
             except self.solver_errors() as exc:  # a failed step, reported (an interrupt is raised by _solve_once)
                 first = str(exc).splitlines()[0] if str(exc) else ""
-                tc, iters, obj = f"error: {type(exc).__name__}: {first}", 0, math.nan
+                error = f"error: {first}" if isinstance(exc, SplitStepFailed) else f"error: {type(exc).__name__}: {first}"
             secs = time.perf_counter() - t0
-            if tc.startswith("error"):
-                self.failures.append(tc)
-                record(step="part2", inner=k, candidate_scr=math.nan, accepted=False, status=tc, seconds=secs, inner_iterations=iters)
+            if error is not None:
+                self.failures.append(error)
+                record(step="part2", inner=k, candidate_scr=math.nan, accepted=False, status=error, seconds=secs, inner_iterations=0)
                 break
             b, p, P, Fu, Fs = read_resources(m, self.sc)
             raw = cur.copy(b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
@@ -639,12 +654,13 @@ class FPResources:
             with self.timer("evaluation"):
                 new_ev = evaluate(self.sc, new, attach=False)
             ok = new_ev.feasible and new_ev.scr >= cur_ev.scr
-            if tc != "optimal":
-                self.failures.append(f"Ipopt ended with {tc}")
-            record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc,
+            optimal = tc == TerminationCondition.optimal
+            if not optimal:
+                self.failures.append(f"Ipopt ended with {tc.value}")
+            record(step="part2", inner=k, candidate_scr=new_ev.scr, accepted=ok, status=tc.value,
                    objective=obj, seconds=secs, inner_iterations=iters, repair=repair,
                    # a drop measures an exact block step; a failed Ipopt solve is counted in the failures instead
-                   drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible and tc == "optimal" else math.nan)
+                   drop=max(0.0, 1 - new_ev.scr / cur_ev.scr) if new_ev.feasible and optimal else math.nan)
             if not ok:
                 break
             gain = new_ev.scr / cur_ev.scr - 1.0

@@ -78,6 +78,12 @@ SOLVERS = ("gurobi", "scip")
 GUROBI_PARAMS = {"NonConvex": 2, "Threads": 2, "MIPFocus": 3, "NumericFocus": 3}
 
 
+def _settled():
+    from pyomo.contrib.solver.common.results import TerminationCondition as TC
+
+    return (TC.convergenceCriteriaSatisfied, TC.provenInfeasible, TC.infeasibleOrUnbounded)
+
+
 def _gurobi():
     from pyomo.contrib.solver.common.factory import SolverFactory
 
@@ -272,8 +278,11 @@ class GlobalSearch:
         return self._result(res)
 
     def _result(self, res):
-        tc = getattr(res.termination_condition, "name", str(res.termination_condition))
-        infeasible = "infeasible" in tc.lower()
+        """(termination, bound, incumbent) of a ``pyomo.contrib.solver`` result (its TerminationCondition enum)."""
+        from pyomo.contrib.solver.common.results import TerminationCondition as TC
+
+        tc = res.termination_condition
+        infeasible = tc in (TC.provenInfeasible, TC.locallyInfeasible, TC.infeasibleOrUnbounded)
         bound = -math.inf if infeasible else (res.objective_bound if res.objective_bound is not None else math.inf)
         inc = res.incumbent_objective
         if inc is not None and not infeasible:
@@ -425,7 +434,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, T, E_max, fixed_T=T)
             tc, bound, inc = gs.checked(m, time_limit, known_value(j, hi_T=T), stop=stop, abs_gap=abs_gap)
             point = point_from_model(subs[j], m) if inc is not None else None
-            converged = tc in ("convergenceCriteriaSatisfied", "provenInfeasible", "infeasibleOrUnbounded", "optimal")
+            converged = tc in _settled()  # the solver settled the model: proven optimal or infeasible
             return ServerSolve(bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T))
 
         def level(T, Ta, time_limit):

@@ -68,32 +68,33 @@ def _dinkelbach(sc, o, say, t0, deadline, best, best_ev, y, hist):
         plog = logging.getLogger("pyomo")
         level = plog.level
         plog.setLevel(logging.ERROR)  # MindtPy logs every subproblem at INFO/WARNING
+        error = None
         try:
             res = opt.solve(
                 m, strategy="OA", mip_solver="appsi_highs", nlp_solver="cyipopt", time_limit=max(1, int(left)),
                 init_strategy="initial_binary", add_no_good_cuts=True, calculate_dual_at_solution=False,
                 nlp_solver_args={"options": {"tol": o.ipopt_tol, "max_iter": o.ipopt_max_iter, "print_level": 0}},
             )
-            tc = str(res.solver.termination_condition)
+            tc = res.solver.termination_condition  # Pyomo's TerminationCondition
             mbound = res.problem.upper_bound
         except Exception as exc:  # noqa: BLE001 - MindtPy raises ValueError etc. on subproblem failures
             # ... but a signal inside Ipopt's callbacks comes out as one too (e.g. ctypes.ArgumentError): honour it
             interrupts.raise_if_requested(exc)
-            tc, mbound = f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", None
+            error, mbound = f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", None
         finally:
             plog.setLevel(level)
         interrupts.check()  # an interrupt swallowed inside MindtPy (its logs of it are silenced by the handler)
         secs = time.perf_counter() - ts
-        if tc.startswith("error"):
-            hist.add(iteration=it, step="mindtpy", scr=y, candidate_scr=math.nan, accepted=False, status=tc, seconds=secs)
-            warnings.append(f"MindtPy failed at outer iteration {it} ({tc}); returning the best point so far")
+        if error is not None:
+            hist.add(iteration=it, step="mindtpy", scr=y, candidate_scr=math.nan, accepted=False, status=error, seconds=secs)
+            warnings.append(f"MindtPy failed at outer iteration {it} ({error}); returning the best point so far")
             status = "solver_failure"
             break
         cand = extract_solution(m, sc)
         ev = evaluate(sc, cand, attach=False)
         better = ev.feasible and ev.scr > y
         hist.add(iteration=it, step="mindtpy", scr=ev.scr if better else y, candidate_scr=ev.scr, accepted=better,
-                 objective=pyo.value(m.obj), bound=mbound, status=tc if ev.feasible else "infeasible point", seconds=secs)
+                 objective=pyo.value(m.obj), bound=mbound, status=tc.value if ev.feasible else "infeasible point", seconds=secs)
         say(f"[mindtpy] iteration {it}: {tc}, candidate SCR {ev.scr:.6g} ({'feasible' if ev.feasible else 'infeasible'})")
         if not better:
             break

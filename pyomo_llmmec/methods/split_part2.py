@@ -203,6 +203,11 @@ class _Pool:
             self._client_cm = self._client = None
 
 
+class SplitStepFailed(RuntimeError):
+    """The level search could not give a point of (12) (a server NLP failed where no other level stands in):
+    a failed part-2 step, reported like a failed Ipopt solve of the joint NLP."""
+
+
 class _Close(Exception):
     """The level search is within its tolerance (raised out of brentq)."""
 
@@ -259,7 +264,8 @@ class SplitPart2:
         return float(np.max(d)) / float(pyo.value(m.t_unit))
 
     def solve(self):
-        """(termination, Ipopt iterations, objective of (12)); a failed step's termination starts with 'error'.
+        """(TerminationCondition.optimal, Ipopt iterations, objective of (12)); :class:`SplitStepFailed` when no
+        level gives a point.
 
         The level search: G at T0 (the current point's delay, met by every server); a Newton step with the
         curvature measured by the previous solve; then, until the root is bracketed, the floor (below T0: a
@@ -307,7 +313,7 @@ class SplitPart2:
 
         def failed(T):
             s, tc = results[T]["bad"][0]
-            return f"error: the NLP of server {self.sc.server_ids[s]!r} ended {tc} at delay level {T:.6g}", self.iterations - it0, math.nan
+            raise SplitStepFailed(f"the NLP of server {self.sc.server_ids[s]!r} ended {tc} at delay level {T:.6g}")
 
         T0 = float(pyo.value(m.T))
         g0 = G(T0)
@@ -367,7 +373,7 @@ class SplitPart2:
             self._kappa = slopes[0] if slopes and slopes[0] > 0 else self._kappa
         # the best level evaluated (within the gap above of the optimum)
         if not any("F" in r for r in results.values()):
-            return "error: no delay level of (12) met by every server was found", self.iterations - it0, math.nan
+            raise SplitStepFailed("no delay level of (12) met by every server was found")
         T = max((t for t, r in results.items() if "F" in r), key=lambda t: results[t]["F"])
         best = results[T]
         for (s, users), o in zip(groups, best["outs"]):
@@ -376,4 +382,4 @@ class SplitPart2:
                 for i, v in zip(users, o[name]):
                     comp[i].set_value(float(v), skip_validation=True)
         m.T.set_value(T)
-        return "optimal", self.iterations - it0, float(best["F"])
+        return TerminationCondition.optimal, self.iterations - it0, float(best["F"])
