@@ -1,6 +1,7 @@
 """DASHF's three association variants and the four baselines on many scenarios (issues 3 and 4).
 
     python benchmarks/compare_methods.py        # paper default + 20 (10,2) + 5 (20,3): about 15 min on 2 cores (+ lns, mindtpy)
+    python benchmarks/compare_methods.py --fresh --runs dashf[sdr],dashf[milp],dashf[gurobi],dashf[sdr,start=equal],rucaa,gucaa,aauco,gucro,lns
 
 Instances: data/paper_default.xlsx, generate_scenario(10, 2, seed) for seeds
 0..19 and generate_scenario(20, 3, seed) for seeds 0..4.  Runs: dashf with
@@ -15,6 +16,7 @@ baseline (tie: within 1e-4 relative).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -43,10 +45,15 @@ def instances():
         yield f"20x3_s{s}", s, (lambda s=s: lm.generate_scenario(20, 3, seed=s))
 
 
+LNS_TIME_LIMIT = 60.0  # s per instance (lns is anytime; without a limit it runs to a local optimum of every neighbourhood)
+
+
 def one(sc, run, method, assoc, seed):
     import pyomo_llmmec as lm
 
     opts = {"seed": seed}
+    if method == "lns":
+        opts["time_limit"] = LNS_TIME_LIMIT * (2 if sc.n_users > 10 else 1)
     if "start=equal" in run:
         opts["start"] = "equal"
     if assoc:
@@ -113,13 +120,18 @@ def summary(rows: pd.DataFrame) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--runs", help="comma-separated subset of the runs (default all: " + ",".join(r[0] for r in RUNS) + ")")
+    ap.add_argument("--lns-time-limit", type=float, default=LNS_TIME_LIMIT,
+                    help="lns's time limit per (10,2) instance in s (twice that at (20,3))")
     ap.add_argument("-o", default=str(RESULTS / "methods.csv"))
     a = ap.parse_args(argv)
+    globals()["LNS_TIME_LIMIT"] = a.lns_time_limit
+    runs = RUNS if not a.runs else [r for r in RUNS if r[0] in re.split(r",(?![^\[]*\])", a.runs)]
     out = results_file(a.o, a.fresh)
     done = {(r["instance"], r["run"]) for r in load_rows(out)}
     for name, seed, make in instances():
         sc = None
-        for run, method, assoc in RUNS:
+        for run, method, assoc in runs:
             if (name, run) in done:
                 continue
             sc = sc or make()

@@ -51,6 +51,7 @@ Route for larger networks: the full MINLP (3) from
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -414,9 +415,11 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             return gs.offer(Solution.from_arrays(sc, a, **arr), f"{origin}, association {label}")
 
         def known_value(j, lo_T=-math.inf, hi_T=math.inf, price=0.0):
-            """The best value, in the model with delay price ``price``, of the feasible points found for server j at
-            the levels T in [lo_T, hi_T] at this target (V_m is non-decreasing in T, so a point at T' <= T is one at T)."""
-            vals = [r.value - price * T for T, rec in levels.items() if lo_T <= T <= hi_T
+            """The best value, in the model with delay price ``price`` and the delay in [lo_T, hi_T], of the feasible
+            points found for server j at levels T <= hi_T at this target (V_m is non-decreasing in T, so a point at
+            T' <= T is one at T)."""
+            # a point found at a level T below lo_T is feasible at lo_T too, where its value is r.value − price·lo_T
+            vals = [r.value - price * max(T, lo_T) for T, rec in levels.items() if T <= hi_T
                     for jj, r in rec.items() if jj == j and r.value is not None and r.y_t == y_t]
             return max(vals, default=-math.inf)
 
@@ -437,6 +440,33 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             converged = tc in _settled()  # the solver settled the model: proven optimal or infeasible
             return ServerSolve(bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T))
 
+        def recheck_above(j, T, value):
+            """A point of server j at level T is one at every level above (V_m is non-decreasing in T): a bound stored
+            at a higher level that it beats was wrong ((4,2) seed 8: SCIP "proved" 0.83243 where a point found later,
+            at a lower level, has 0.83305).  Such a bound is discarded (+inf, to be solved again, where
+            GlobalSearch.checked now knows the point) and the intervals ending there are reopened."""
+            for T2, rec2 in levels.items():
+                r2 = rec2.get(j)
+                if T2 <= T or r2 is None or r2.y_t != y_t or not gs.refutes(r2.bound, value):
+                    continue
+                gs.refuted += 1
+                log.warning("server %d: the bound %.9g at delay level %.6g is beaten by a point at level %.6g (%.9g): "
+                            "discarded", j, r2.bound, T2, T, value)
+                gs.say(f"[global] a bound at delay level {T2:.6g} s is beaten by a point at {T:.6g} s: solved again")
+                # half its time limit: the reopened interval solves it again with the full one (delay_decomposition's loop)
+                rec2[j] = dataclasses.replace(r2, bound=math.inf, converged=False, time_limit=0.5 * r2.time_limit)
+                heap = cached["heap"]
+                if heap is not None:
+                    # the interval ending at T2 (levels partition [T_lo, T_max]) is open again, whether it is still
+                    # in the heap or was settled with that bound; its price-split bound is computed again too
+                    below = [t for t in levels if t < T2]
+                    Ta = max(below) if below else None
+                    heap[:] = [h for h in heap if h[2] != T2]
+                    if Ta is not None:
+                        split_bounds.pop((Ta, T2), None)
+                        heap.append((-math.inf, Ta, T2))
+                    heapq.heapify(heap)
+
         def level(T, Ta, time_limit):
             """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
             nonlocal improved
@@ -449,6 +479,8 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                 stop = c * Ta - others if not unknown else None
                 t_lim = min(time_limit, max(0.1, until - time.perf_counter()))
                 rec[j] = solve_server(T, j, t_lim, stop)
+                if rec[j].value is not None:
+                    recheck_above(j, T, rec[j].value)
                 if rec[j].bound == -math.inf:
                     break  # this server cannot meet delay T: the level is infeasible
             ub = sum(rec[j].bound for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
