@@ -265,7 +265,7 @@ def cmd_compare(args) -> int:
             say.close()
     interrupts.finishing()  # the table is complete: a signal from now on does not stop the report and the write
     def report():
-        print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts.get('time_limit', 60.0):g} s per method")
+        print(f"{args.file}: {sc.n_users} users, {sc.n_servers} servers; time limit {opts['time_limit']:g} s per method")
         print(format_table(df))
 
     _print_before_writing(report)  # a late write failure does not lose the table
@@ -317,6 +317,7 @@ def _option(p, name: str, *, default=None, note: str = "") -> None:
     """``--name`` for the SolveOptions field ``name``: its help, choices and type from the one declaration
     (methods/options.py), and its default (the declared one unless the command sets ``default``)."""
     from .methods import SolveOptions
+    from .methods.options import default_text
 
     f = next(f for f in dataclasses.fields(SolveOptions) if f.name == name)
     md, kw = f.metadata, {}
@@ -329,8 +330,7 @@ def _option(p, name: str, *, default=None, note: str = "") -> None:
             kw["type"] = _positive_int if md["positive"] else _nonneg_int
         else:
             kw["type"] = _positive_float if md["positive"] else float
-    shown = f.default if default is None else default
-    shown = "none" if isinstance(shown, float) and math.isinf(shown) else f"{shown:g}" if isinstance(shown, float) else shown
+    shown = default_text(f) if default is None else f"{default:g}" if isinstance(default, float) else default
     p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, **kw,
                    help=f"{md['doc']} (default {shown}{note})")
 
@@ -343,6 +343,7 @@ def _bound_arguments(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .compare import DEFAULT_METHODS
+    from .compare import TIME_LIMIT as COMPARE_TIME_LIMIT
     from .methods import METHOD_NAMES
 
     p = _Parser(prog="llmmec", description="LLM-based MEC: user association and resource allocation (DASHF) on Pyomo")
@@ -370,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
     for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "part2", "workers", "scheduler"):
-        _option(s, name, note="; global and mindtpy: 600 s when not given" if name == "time_limit" else "")
+        _option(s, name)
     _bound_arguments(s)
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")
     s.add_argument("-q", "--quiet", action="store_true", help="no live status line on a terminal")
@@ -385,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="solve with several methods and tabulate SCR, service, delay, energy, time and gap")
     c.add_argument("file")
     c.add_argument("--methods", help="comma-separated, from " + ",".join(METHOD_NAMES) + " (default " + ",".join(DEFAULT_METHODS) + ")")
-    _option(c, "time_limit", default=60.0, note=", per method")
+    _option(c, "time_limit", default=COMPARE_TIME_LIMIT, note=", per method")
     for name in ("assoc", "seed", "start", "solver"):
         _option(c, name)
     _bound_arguments(c)

@@ -37,12 +37,25 @@ def parse_methods(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, bound: bool = True, bound_time_limit: float = 30.0, **options):
+#: compare's time limit per method in seconds (``llmmec compare --time-limit``), unless one is given
+TIME_LIMIT = 60.0
+
+
+def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, bound: bool = True, bound_time_limit: float | None = None,
+            time_limit: float = TIME_LIMIT, **options):
     """Solve ``scenario`` with each method; returns ``(table, solutions)``.
 
+    Every method gets ``time_limit`` seconds (default :data:`TIME_LIMIT`) and the other ``options``
+    (:class:`~pyomo_llmmec.methods.options.SolveOptions`); the Lagrangian bound at most
+    ``bound_time_limit`` seconds (default: SolveOptions' ``bound_time_limit``).
     ``table`` has one row per method (columns :data:`COLUMNS`); ``solutions``
     maps the methods that succeeded to their (evaluated, feasible) solutions.
     """
+    if bound_time_limit is None:
+        from .methods.options import SolveOptions
+
+        bound_time_limit = SolveOptions.bound_time_limit
+    options["time_limit"] = time_limit
     rows, sols = [], {}
     for name in methods:
         if progress:

@@ -122,27 +122,33 @@ def _domain(f: dataclasses.Field):
     return None  # SolveOptions validates whatever it is
 
 
-def config_from_options(cls=None):
-    """A ConfigDict with one ConfigValue per field of ``cls`` (default SolveOptions): default, domain, doc."""
+def config_from_options(cls=None, method: str | None = None):
+    """A ConfigDict with one ConfigValue per field of ``cls`` (default SolveOptions): default, domain, doc.
+
+    With ``method``, the defaults are that method's own where it declares one
+    (:meth:`~pyomo_llmmec.methods.options.SolveOptions.method_defaults`, e.g. ``time_limit`` of global)."""
     from pyomo.common.config import ConfigDict, ConfigValue
 
     if cls is None:
         from .methods.options import SolveOptions as cls
-    cfg = ConfigDict(description="options of pyomo_llmmec.solve (SolveOptions)")
+    own = cls.method_defaults(method) if method else {}
+    cfg = ConfigDict(description=f"options of pyomo_llmmec.solve (SolveOptions){f' for method {method!r}' if method else ''}")
     for f in dataclasses.fields(cls):
-        cfg.declare(f.name, ConfigValue(default=f.default, domain=_domain(f), doc=f.metadata.get("doc", "")))
+        cfg.declare(f.name, ConfigValue(default=own.get(f.name, f.default), domain=_domain(f), doc=f.metadata.get("doc", "")))
     return cfg
 
 
 @functools.lru_cache(maxsize=None)
-def solver_config():
-    """The CONFIG of every llmmec.* solver: SolveOptions' fields and Pyomo's tee/load_solutions (built once)."""
+def solver_config(method: str | None = None):
+    """The CONFIG of the ``llmmec.<method>`` solver (built once per method): the shared base — SolveOptions' fields and
+    Pyomo's tee/load_solutions — with the method's own defaults; ``method=None``: the base itself."""
     from pyomo.common.config import Bool, ConfigValue, document_kwargs_from_configdict
 
-    cfg = config_from_options()
+    cfg = config_from_options(method=method)
     for name, (default, doc) in PYOMO_KWARGS.items():
         cfg.declare(name, ConfigValue(default=default, domain=Bool, doc=doc))
-    document_kwargs_from_configdict(cfg, doc=_SOLVE_DOC)(LLMMECSolver.solve)
+    if method is None:
+        document_kwargs_from_configdict(cfg, doc=_SOLVE_DOC)(LLMMECSolver.solve)
     return cfg
 
 
@@ -150,7 +156,10 @@ class _ConfigAttribute:
     """``CONFIG`` as a class attribute that is built on first access (it imports the methods)."""
 
     def __get__(self, obj, cls=None):
-        return solver_config()
+        method = getattr(cls if cls is not None else type(obj), "method", "") or None
+        if method is not None:
+            solver_config()  # the base documents LLMMECSolver.solve
+        return solver_config(method)
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,7 +176,7 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
     """
     from pyomo.common.config import ConfigDict
 
-    cfg = options if isinstance(options, ConfigDict) else solver_config()(dict(options or {}))
+    cfg = options if isinstance(options, ConfigDict) else solver_config(method)(dict(options or {}))
 
     def assoc_needs():
         assoc = cfg.assoc

@@ -302,3 +302,18 @@ def test_cli_options_come_from_the_one_declaration():
             assert tuple(action.choices or ()) == tuple(f.metadata["choices"] or ()), (command, action.dest)
             checked += 1
     assert checked >= 10
+
+
+def test_no_method_states_a_default_of_its_own():
+    """The methods' own defaults (global's and mindtpy's 600 s) are declared in SolveOptions only, and the CLI shows
+    them from there (issue 11: no default is stated twice)."""
+    import re
+
+    from pyomo_llmmec.cli import build_parser
+
+    for module in ("methods/global_.py", "methods/mindtpy_.py", "cli.py", "compare.py"):
+        text = (PKG / module).read_text(encoding="utf-8")
+        assert not re.search(r"\b600(\.0)?\b", text), module
+    assert "global: 600; mindtpy: 600" in " ".join(build_parser().format_help().split()) or any(
+        "global: 600; mindtpy: 600" in " ".join(a.help.split())
+        for sp in build_parser()._subparsers._group_actions[0].choices.values() for a in sp._actions if a.help)

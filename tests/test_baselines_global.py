@@ -231,7 +231,7 @@ def test_price_split_bound_is_valid(toy, solver):
     a = np.array([0, 0, 1])
     y = gs.y
     u = gs.u
-    T_max, E_max = _caps(sc, a, y)
+    T_max, E_max = _caps(sc, a, y, u)
     T_lo = float(np.max(min_delays(sc, a, u)))
     Ta, Tb = T_lo * 1.5, T_lo * 3.0
     ot, ow = sc.system.weight_time, sc.system.weight_energy
@@ -326,3 +326,49 @@ def test_global_model_keeps_every_feasible_point(n, m, seed):
         for v in md.component_data_objects(pyo.Var):
             assert v.lb is None or v.value >= v.lb * (1 - 1e-12) - 1e-12, v.name
             assert v.ub is None or v.value <= v.ub * (1 + 1e-12) + 1e-12, v.name
+
+
+@needs_gurobi
+def test_global_warm_start_counts_against_the_time_limit(toy, monkeypatch):
+    """Issue 11: the DASHF warm start of global runs within global's time limit, not without one."""
+    import pyomo_llmmec.methods as lmethods
+
+    seen = []
+    real = lmethods._dashf
+
+    def spy(sc, o):
+        seen.append(o.time_limit)
+        return real(sc, o)
+
+    monkeypatch.setattr(lmethods, "_dashf", spy)
+    sol = lm.solve(toy, method="global", time_limit=45)
+    assert seen == [45.0]
+    assert sol.evaluation.feasible
+    lm.solve(toy, method="global", warm_start=True, time_limit=3e-3)  # the warm start alone outlasts the limit
+    assert seen[-1] == 3e-3
+
+
+@needs_gurobi
+@pytest.mark.parametrize("weights", [{"weight_time": 0.0}, {"weight_energy": 0.0}])
+def test_global_with_a_zero_weight_derives_its_caps(weights):
+    """Issue 11 item 6: with ω_t = 0 (or ω_e = 0) the caps on T (or on the energies) come from the model's own floors
+    (every resource at EPS of its bound), not from invented constants; the proof still holds every method's point."""
+    from pyomo_llmmec.methods.global_ import _caps
+    from pyomo_llmmec.model.global_model import max_delays, max_energy_term
+
+    sc = lm.generate_scenario(3, 2, seed=1, **weights)
+    a = np.array([0, 1, 0])
+    u = lm.units_for(sc)
+    T_max, E_max = _caps(sc, a, 1.0, u)
+    if "weight_time" in weights:
+        assert T_max == float(np.max(max_delays(sc, a, u))) and math.isfinite(T_max)
+    else:
+        assert E_max == max_energy_term(sc, a, u) and math.isfinite(E_max)
+    # every evaluated point of the association is inside the caps
+    for method in ("dashf", "gucaa"):
+        s = lm.solve(sc, method)
+        assert s.evaluation.delay <= float(np.max(max_delays(sc, s.assignment, u))) * (1 + 1e-9)
+    sol = lm.solve(sc, "global", time_limit=120)
+    assert sol.status == "optimal" and sol.info["bound"] >= sol.scr
+    for method in ("dashf", "aauco", "gucaa"):
+        assert lm.solve(sc, method).scr <= sol.info["bound"] * (1 + 1e-9)

@@ -330,3 +330,27 @@ def test_p1_by_delay_level_reports_a_level_whose_phi_lp_fails(monkeypatch):
     prop = GAPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment)
     assert np.array_equal(prop.assignment, s0.assignment)
     assert "φ LP failed (unknown)" in prop.status
+
+
+def test_methods_are_small_subclasses_of_the_ao_driver(paper_default):
+    """Issue 11 item 4: the AO driver's association step, resource step and acceptance rule are hooks; DASHF and the
+    AO baselines are subclasses, and a new rule is a few lines."""
+    from pyomo_llmmec.methods import AAUCO, DASHF, GUCRO, AODriver, SolveOptions
+
+    for cls in (DASHF, AAUCO, GUCRO):
+        assert issubclass(cls, AODriver) and len(vars(cls)) <= 8
+    o = SolveOptions(assoc="milp")
+    assert DASHF(paper_default, o).assoc == "milp" and GUCRO(paper_default, o).assoc is None
+    assert AAUCO.resources == "equal" and not GUCRO.optimize_phi
+
+    class Frozen(DASHF):  # an acceptance rule that refuses every step: the start comes back unchanged
+        method = "frozen"
+
+        def accept(self, cand_ev, ref_ev):
+            return False
+
+    start = lm.evaluate(paper_default, lm.initial_point(paper_default))
+    frozen = Frozen(paper_default, o).solve()  # the driver's result; lm.solve() evaluates it (an unregistered method: here)
+    assert frozen.method == "frozen" and lm.evaluate(paper_default, frozen).scr == pytest.approx(start.scr, rel=1e-12)
+    assert (frozen.assignment == lm.initial_point(paper_default).assignment).all()
+    assert lm.evaluate(paper_default, DASHF(paper_default, o).solve()).scr == lm.solve(paper_default, "dashf", assoc="milp").scr

@@ -54,7 +54,7 @@ def test_licence_count_matches_gurobi():
     for n, fits in ((8, True), (9, False)):
         sc = lm.generate_scenario(n, 2, seed=0)
         a = np.arange(n) % 2
-        T_max, E_max = _caps(sc, a, 1.0)
+        T_max, E_max = _caps(sc, a, 1.0, lm.units_for(sc))
         m = build_association_model(sc, a, lm.units_for(sc), 1.0, T_max, E_max)
         nv, _nc, nonlinear = model_size(m)
         assert nonlinear and (nv <= solvers.GUROBI_NONLINEAR_SIZE_LIMIT) == fits == gurobi_fits(m)
@@ -71,7 +71,8 @@ def test_licence_count_matches_gurobi():
 @needs_gurobi
 @needs_scip
 def test_refuted_bound_is_solved_again_then_discarded():
-    """checked(): a bound below a known feasible value goes to SCIP; if SCIP's is below it too, it is discarded."""
+    """checked(): a bound below a known feasible value is solved again with careful numerics (global_.CAREFUL), SCIP
+    first, then Gurobi; if every answer is below it, it is discarded."""
     from pyomo_llmmec.methods.global_ import GlobalSearch
     from pyomo_llmmec.methods.options import SolveOptions
 
@@ -84,7 +85,7 @@ def test_refuted_bound_is_solved_again_then_discarded():
     _tc, bound, _inc = gs.checked(m, 10, known=-math.inf)
     assert gs.refuted == 0 and bound == pytest.approx(4.0, rel=1e-6)
     _tc, bound, _inc = gs.checked(m, 10, known=bound + 1.0)  # an impossible "known point": both solvers refuted
-    assert gs.refuted == 2 and bound == math.inf and gs.runs["scip"] >= 1
+    assert gs.refuted == 3 and bound == math.inf and gs.runs["scip"] >= 1 and gs.runs["gurobi"] >= 2
 
 
 @needs_scip
@@ -166,7 +167,7 @@ def test_scip_bounds_the_refuted_split_model():
 
     u = Units(hz=1e6, flops=1e12, seconds=1e3, joules=1e3, objective=1e4)  # the run's units
     y = 55.48226492248516
-    _T_max, E_max = _caps(sc, a, y)
+    _T_max, E_max = _caps(sc, a, y, u)
     Ta, Tb, price = 682.6931541143064, 790.5455142779032, 0.000518283
     grp = np.flatnonzero(a == 0)
     sub = sc.subset(grp, [0])
@@ -221,7 +222,7 @@ def test_false_infeasibility_gets_a_second_opinion(solver):
     assert np.array_equal(pt.assignment, a)
     u = Units(hz=1e6, flops=1e12, seconds=1e4, joules=1e4, objective=1e4)  # the run's units
     y, T = 8.342987098766615, 4201.45789403607
-    _T_max, E_max = _caps(sc, a, y)
+    _T_max, E_max = _caps(sc, a, y, u)
     grp = np.flatnonzero(a == 0)
     sub = sc.subset(grp, [0])
     users = Solution.from_arrays(sub, np.zeros(2, dtype=int), pt.phi[grp], pt.p[grp], pt.f_user[grp], pt.b[grp],

@@ -212,3 +212,20 @@ def test_requirements_of_lns_follow_its_starts():
     assert set(pyomo_solvers.requirements("lns", {"lns_starts": "gucaa"})) == {"ipopt"}
     assert set(pyomo_solvers.requirements("lns", {"lns_starts": "gucaa,aauco", "assoc": "milp"})) == {"ipopt", "highs"}
     assert set(pyomo_solvers.requirements("lns", {"lns_starts": "nonsense"})) == {"ipopt"}  # the solve reports it
+
+
+def test_each_method_has_its_config_on_the_shared_base():
+    """One ConfigDict per method: the shared SolveOptions fields, with the method's own defaults declared once."""
+    base = pyomo_solvers.solver_config()
+    for m in lmethods.METHOD_NAMES:
+        cfg = pe.SolverFactory("llmmec." + m).CONFIG
+        assert set(cfg.keys()) == set(base.keys())
+        own = SolveOptions.method_defaults(m)
+        for name in cfg.keys():
+            assert cfg[name] == own.get(name, base[name]), (m, name)
+    assert SolveOptions.method_defaults("global") == {"time_limit": 600.0} == SolveOptions.method_defaults("mindtpy")
+    assert pe.SolverFactory("llmmec.global").CONFIG.time_limit == 600.0
+    assert math.isinf(pe.SolverFactory("llmmec.dashf").CONFIG.time_limit)
+    assert SolveOptions.for_method("global").time_limit == 600.0
+    assert SolveOptions.for_method("global", time_limit=5).time_limit == 5.0
+    assert math.isinf(SolveOptions.for_method("lns").time_limit)

@@ -18,8 +18,7 @@ import numpy as np
 from ..errors import SolveFailed
 from ..points import equal_split, initial_point, round_robin
 from ..solution import Solution, evaluate
-from .ao import run_ao
-from .blocks import choose_assoc
+from .ao import AODriver
 from .options import ASSOC_CHOICES, SolveOptions
 
 METHODS: dict[str, Callable] = {}
@@ -80,27 +79,55 @@ def _gucaa(sc, o: SolveOptions) -> Solution:
     return s.copy(method="gucaa", status="evaluated")
 
 
+class AAUCO(AODriver):
+    """AO part 1 (association + φ) with equal-split resources, from GUCAA's point (MODEL.md §6)."""
+
+    method, resources = "aauco", "equal"
+
+    def start_point(self):
+        return equal_split(self.sc, greedy_association(self.sc.n_users, self.sc.n_servers))
+
+
+class GUCRO(AODriver):
+    """Greedy association and φ = 0.5 kept, AO part 2 for the resources, from GUCAA's point (MODEL.md §6)."""
+
+    method, uses_association, optimize_phi = "gucro", False, False
+
+    def start_point(self):
+        return equal_split(self.sc, greedy_association(self.sc.n_users, self.sc.n_servers))
+
+
+class DASHF(AODriver):
+    """Algorithm 1 as the paper states it: P1 then part 2 in a Dinkelbach loop from line 1's start."""
+
+    method = "dashf"
+
+    def start_point(self):
+        sc = self.sc
+        return initial_point(sc) if self.o.start == "paper" else equal_split(sc, round_robin(sc.n_users, sc.n_servers))
+
+    def solve(self):
+        sol = super().solve()
+        sol.info["start"] = self.o.start
+        return sol
+
+
 @register("aauco")
 def _aauco(sc, o: SolveOptions) -> Solution:
     """AO part 1 (association + φ) with equal-split resources, from GUCAA's point."""
-    start = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
-    return run_ao(sc, start, o, method="aauco", assoc=choose_assoc(o.assoc, sc, o), resources="equal", optimize_phi=True)
+    return AAUCO(sc, o).solve()
 
 
 @register("gucro")
 def _gucro(sc, o: SolveOptions) -> Solution:
     """Greedy association, φ = 0.5, AO part 2 for the resources, from GUCAA's point."""
-    start = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
-    return run_ao(sc, start, o, method="gucro", assoc=None, resources="fp", optimize_phi=False)
+    return GUCRO(sc, o).solve()
 
 
 @register("dashf")
 def _dashf(sc, o: SolveOptions) -> Solution:
     """Algorithm 1: Dinkelbach, AO part 1 (P1 by SDR+Hungarian / MILP / MIQCP) and AO part 2 (FP + Ipopt)."""
-    start = initial_point(sc) if o.start == "paper" else equal_split(sc, round_robin(sc.n_users, sc.n_servers))
-    sol = run_ao(sc, start, o, method="dashf", assoc=choose_assoc(o.assoc, sc, o), resources="fp", optimize_phi=True)
-    sol.info["start"] = o.start
-    return sol
+    return DASHF(sc, o).solve()
 
 
 @register("global")
@@ -109,8 +136,9 @@ def _global(sc, o: SolveOptions) -> Solution:
     from .global_ import solve_global
 
     say = print if o.verbose else (lambda *a, **k: None)
-    start = _dashf(sc, o.replace(time_limit=math.inf, verbose=False)) if o.warm_start else None
-    return solve_global(sc, o, start, say)
+    t0 = time.perf_counter()  # the warm start counts against the time limit
+    start = _dashf(sc, o.replace(verbose=False)) if o.warm_start else None
+    return solve_global(sc, o, start, say, t0=t0)
 
 
 @register("mindtpy")
@@ -153,7 +181,7 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     """
     if method not in METHODS:
         raise SolveFailed(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}", status="bad_option")
-    o = SolveOptions.from_kwargs(**options)
+    o = SolveOptions.for_method(method, **options)
     t0 = time.perf_counter()
     sol = METHODS[method](scenario, o)
     wall = time.perf_counter() - t0
@@ -202,4 +230,4 @@ def attach_bound(scenario, sol: Solution, time_limit: float) -> None:
         sol.info.update(bound=float(b), bound_method=name, gap=(float(b) - scr) / scr)
 
 
-__all__ = ["solve", "attach_bound", "scr_bound", "METHODS", "METHOD_NAMES", "ASSOC_CHOICES", "SolveOptions", "greedy_association", "random_association"]
+__all__ = ["solve", "AODriver", "DASHF", "AAUCO", "GUCRO", "attach_bound", "scr_bound", "METHODS", "METHOD_NAMES", "ASSOC_CHOICES", "SolveOptions", "greedy_association", "random_association"]

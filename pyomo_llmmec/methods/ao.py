@@ -34,7 +34,7 @@ from .. import interrupts
 from ..errors import SolveFailed
 from ..solution import Solution, evaluate
 from ..units import units_for
-from .blocks import ASSOCIATION_BLOCKS, RESOURCE_BLOCKS, PhaseTimer, PhiStep, p1_resources
+from .blocks import ASSOCIATION_BLOCKS, RESOURCE_BLOCKS, PhaseTimer, PhiStep, choose_assoc, p1_resources
 from ..model.association import p1_data
 
 HISTORY_COLUMNS = [
@@ -62,22 +62,10 @@ class History:
 
 
 def run_ao(scenario, start: Solution, options, *, method: str, assoc: str | None, resources: str, optimize_phi: bool) -> Solution:
-    """Run Algorithm 1's loop with the given blocks from ``start``; returns the evaluated incumbent."""
-    sc = scenario
-    t_start = time.perf_counter()
-    timer = PhaseTimer()
-    bar = live_status(options, method, t_start)
-    hist = History(on_add=bar.row if bar is not None else None)
-    say = print if options.verbose else (lambda *a, **k: None)
-    run = None
-    try:
-        run = _AORun(sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say)
-        return run.run()
-    finally:
-        if run is not None and hasattr(run.res_block, "close"):
-            run.res_block.close()
-        if bar is not None:
-            bar.close()
+    """Run Algorithm 1's loop with the given blocks from ``start`` (an :class:`AODriver` configured by arguments, for
+    studies such as ``benchmarks/dashf_gap_analysis.py``); returns the evaluated incumbent."""
+    return AODriver(scenario, options, start=start, method=method, assoc=assoc, resources=resources,
+                    optimize_phi=optimize_phi).solve()
 
 
 def live_status(options, method, t_start):
@@ -111,29 +99,85 @@ class LiveStatus:
         self.bar.close()
 
 
-class _AORun:
-    """One run of Algorithm 1's loop (the module docstring): the incumbent and the run's records are attributes, each
-    step a method, so no step mutates another's variables through a closure."""
+class AODriver:
+    """Algorithm 1's loop (the module docstring) as a class whose steps are hooks.
 
-    def __init__(self, sc, start, options, method, assoc, resources, optimize_phi, t_start, timer, hist, say):
-        self.sc, self.o, self.method = sc, options, method
-        self.assoc, self.resources, self.optimize_phi = assoc, resources, optimize_phi
-        self.t_start, self.timer, self.hist, self.say = t_start, timer, hist, say
-        self.deadline = t_start + options.time_limit
+    A method is a small subclass that sets the class attributes and, where it differs, overrides a hook:
+
+    * :meth:`start_point` — the point the loop starts from;
+    * :meth:`association_route` — the AO part-1 block (a key of ``ASSOCIATION_BLOCKS``, or None for no part 1);
+    * :attr:`resources` — the AO part-2 block (a key of ``RESOURCE_BLOCKS``); :attr:`optimize_phi` — whether φ is
+      re-optimised (the exact φ LP) in part 1;
+    * :meth:`accept` — the acceptance rule of a step (default: feasible and not lower SCR, so the trace never falls);
+    * :meth:`part1` / :meth:`part2` — the two AO steps themselves.
+
+    ``solve()`` runs it once and returns the evaluated incumbent.  The incumbent and the run's records are attributes
+    and each step is a method, so no step mutates another's variables through a closure.
+    """
+
+    method = "ao"
+    resources = "fp"
+    optimize_phi = True
+    uses_association = True
+
+    def __init__(self, scenario, options, *, start: Solution | None = None, **overrides):
+        for key, value in overrides.items():  # run_ao: the blocks given as arguments
+            if key not in ("method", "assoc", "resources", "optimize_phi"):
+                raise TypeError(f"AODriver: unknown override {key!r}")
+            setattr(self, key, value)
+        self.sc, self.o = scenario, options
+        self.t_start = time.perf_counter()
+        self.timer = PhaseTimer()
+        self.start = start
+        if "assoc" not in overrides:
+            self.assoc = self.association_route()
+        self.say = print if options.verbose else (lambda *a, **k: None)
+
+    # -- hooks --------------------------------------------------------------------------
+    def start_point(self) -> Solution:
+        """The start of the loop (``start=`` given to the constructor, else a subclass's rule)."""
+        raise NotImplementedError(f"{type(self).__name__} has no start rule; pass start=")
+
+    def association_route(self) -> str | None:
+        """The part-1 block: ``options.assoc`` resolved by size (``'auto'``), or None if the method has no part 1."""
+        return choose_assoc(self.o.assoc, self.sc, self.o) if self.uses_association else None
+
+    def accept(self, cand_ev, ref_ev) -> bool:
+        """Whether a step's point (evaluation ``cand_ev``) replaces the point it started from (``ref_ev``: the
+        incumbent, or the current point inside part 2): feasible and not lower SCR, so the trace never falls."""
+        return cand_ev.feasible and cand_ev.scr >= ref_ev.scr
+
+    # -- the run ------------------------------------------------------------------------
+    def solve(self) -> Solution:
+        bar = live_status(self.o, self.method, self.t_start)
+        self.hist = History(on_add=bar.row if bar is not None else None)
+        self.res_block = None
+        try:
+            self._setup(self.start if self.start is not None else self.start_point())
+            return self.run()
+        finally:
+            if self.res_block is not None and hasattr(self.res_block, "close"):
+                self.res_block.close()
+            if bar is not None:
+                bar.close()
+
+    def _setup(self, start: Solution) -> None:
+        sc, options, timer = self.sc, self.o, self.timer
+        self.deadline = self.t_start + options.time_limit
         self.inc_ev = self._evaluate(start)
         if not self.inc_ev.feasible:
-            raise SolveFailed(f"the start point of {method} is infeasible: {self.inc_ev.problems[0]}")
+            raise SolveFailed(f"the start point of {self.method} is infeasible: {self.inc_ev.problems[0]}")
         self.inc = start
         self.units = units_for(sc, self.inc_ev)
-        self.phi_step = PhiStep(sc, self.units, timer) if (optimize_phi or assoc) else None
-        self.assoc_block = ASSOCIATION_BLOCKS[assoc](sc, self.units, options, timer, self.phi_step) if assoc else None
-        self.res_block = RESOURCE_BLOCKS[resources](sc, self.units, options, timer)
+        self.phi_step = PhiStep(sc, self.units, timer) if (self.optimize_phi or self.assoc) else None
+        self.assoc_block = ASSOCIATION_BLOCKS[self.assoc](sc, self.units, options, timer, self.phi_step) if self.assoc else None
+        self.res_block = RESOURCE_BLOCKS[self.resources](sc, self.units, options, timer)
         self.max_drop = 0.0  # the largest SCR drop of a step that was refused (solver-tolerance level with exact blocks)
         self.p1_stats: list[dict] = []
 
     def _take(self, cand, cand_ev) -> bool:
-        """Make ``cand`` the incumbent if feasible and not worse; track the largest drop refused."""
-        if cand_ev.feasible and cand_ev.scr >= self.inc_ev.scr:
+        """Make ``cand`` the incumbent if :meth:`accept` takes it; track the largest drop refused."""
+        if self.accept(cand_ev, self.inc_ev):
             self.inc, self.inc_ev = cand, cand_ev
             return True
         if cand_ev.feasible:
@@ -189,9 +233,10 @@ class _AORun:
         def rec_trial(**r):
             hist.add(iteration=it, branch="trial", scr=scr_before, **r)
 
-        trial2, trial2_ev = self.res_block.improve(trial, trial_ev, y, rec_trial, self.deadline, max_iter=self.o.trial_part2_iter)
+        trial2, trial2_ev = self.res_block.improve(trial, trial_ev, y, rec_trial, self.deadline, max_iter=self.o.trial_part2_iter,
+                                                   accept=self.accept)
         interrupts.check()
-        ok = trial2_ev.feasible and trial2_ev.scr >= self.inc_ev.scr
+        ok = self.accept(trial2_ev, self.inc_ev)
         if ok:
             self.inc, self.inc_ev = trial2, trial2_ev
         hist.add(iteration=it, step="trial", branch="trial", scr=self.inc_ev.scr, candidate_scr=trial2_ev.scr, accepted=ok,
@@ -219,7 +264,7 @@ class _AORun:
             if r.get("drop") and r["drop"] == r["drop"]:
                 self.max_drop = max(self.max_drop, r["drop"])
 
-        self.inc, self.inc_ev = self.res_block.improve(self.inc, self.inc_ev, y, rec, self.deadline)
+        self.inc, self.inc_ev = self.res_block.improve(self.inc, self.inc_ev, y, rec, self.deadline, accept=self.accept)
         interrupts.check()
 
     # -- the loop -----------------------------------------------------------------------

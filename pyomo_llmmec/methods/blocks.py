@@ -491,7 +491,7 @@ class EqualSplitResources:
     def for_association(self, inc: Solution, assignment, R1) -> Solution:
         return equal_split(self.sc, assignment, phi=inc.phi).copy(method=inc.method)
 
-    def improve(self, sol, ev, y, record, deadline, max_iter=None):
+    def improve(self, sol, ev, y, record, deadline, max_iter=None, accept=None):
         return sol, ev
 
 
@@ -619,8 +619,12 @@ class FPResources:
         if self.split is not None:
             self.split.close()
 
-    def improve(self, sol: Solution, ev, y, record, deadline, max_iter=None):
-        """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation)."""
+    def improve(self, sol: Solution, ev, y, record, deadline, max_iter=None, accept=None):
+        """Run part 2 from ``sol``; ``record(**row)`` logs each inner iteration. Returns (solution, evaluation).
+
+        ``accept(new_ev, cur_ev)`` decides whether an inner step's point is kept (default: feasible and not lower SCR;
+        the AO driver passes its own rule, :meth:`pyomo_llmmec.methods.ao.AODriver.accept`)."""
+        accept = accept or _not_worse
         m = self.model
         with self.timer("model update"):
             before = m._assignment
@@ -653,7 +657,7 @@ class FPResources:
                 self.repairs.append(repair)
             with self.timer("evaluation"):
                 new_ev = evaluate(self.sc, new, attach=False)
-            ok = new_ev.feasible and new_ev.scr >= cur_ev.scr
+            ok = accept(new_ev, cur_ev)
             optimal = tc == TerminationCondition.optimal
             if not optimal:
                 self.failures.append(f"Ipopt ended with {tc.value}")
@@ -668,6 +672,11 @@ class FPResources:
             if gain <= self.options.part2_tol:
                 break
         return cur, cur_ev
+
+
+def _not_worse(new_ev, cur_ev) -> bool:
+    """The default acceptance of a step: its point is feasible and its SCR not lower."""
+    return new_ev.feasible and new_ev.scr >= cur_ev.scr
 
 
 RESOURCE_BLOCKS = {"fp": FPResources, "equal": EqualSplitResources}

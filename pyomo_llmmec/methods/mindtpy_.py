@@ -34,8 +34,7 @@ from .ao import History, live_status
 def solve_mindtpy(sc, o, say):
     solvers.require("mindtpy")
     t0 = time.perf_counter()
-    limit = o.time_limit if math.isfinite(o.time_limit) else 600.0
-    deadline = t0 + limit
+    deadline = t0 + o.time_limit
     best = initial_point(sc)
     best_ev = evaluate(sc, best, attach=False)
     y = best_ev.scr
@@ -71,7 +70,7 @@ def _dinkelbach(sc, o, say, t0, deadline, best, best_ev, y, hist):
         error = None
         try:
             res = opt.solve(
-                m, strategy="OA", mip_solver="appsi_highs", nlp_solver="cyipopt", time_limit=max(1, int(left)),
+                m, strategy="OA", mip_solver="appsi_highs", nlp_solver="cyipopt", time_limit=max(1, int(min(left, 1e8))),
                 init_strategy="initial_binary", add_no_good_cuts=True, calculate_dual_at_solution=False,
                 nlp_solver_args={"options": {"tol": o.ipopt_tol, "max_iter": o.ipopt_max_iter, "print_level": 0}},
             )

@@ -11,8 +11,21 @@ from ..errors import InputError
 ASSOC_CHOICES = ("auto", "sdr", "milp", "gap", "gurobi")
 
 
-def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False):
-    return field(default=default, metadata={"doc": doc, "choices": choices, "positive": positive, "nonneg": nonneg, "integer": integer})
+def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False, method_defaults=None):
+    """A field of :class:`SolveOptions`: its default, documentation and domain; ``method_defaults`` maps a method's name
+    to that method's own default (declared here, once: :meth:`SolveOptions.for_method` applies it)."""
+    return field(default=default, metadata={"doc": doc, "choices": choices, "positive": positive, "nonneg": nonneg,
+                                            "integer": integer, "method_defaults": dict(method_defaults or {})})
+
+
+def default_text(f) -> str:
+    """A field's default as the CLI's help and :meth:`SolveOptions.doc` show it, with the methods' own defaults."""
+
+    def show(v):
+        return "none" if isinstance(v, float) and math.isinf(v) else f"{v:g}" if isinstance(v, float) else str(v)
+
+    own = f.metadata.get("method_defaults") or {}
+    return show(f.default) + "".join(f"; {m}: {show(v)}" for m, v in own.items())
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,9 @@ class SolveOptions:
     part2_tol: float = opt(1e-5, "part 2 stops when an Ipopt solve raises the SCR by at most this (relative)", positive=True)
     part2_max_iter: int = opt(30, "limit on part-2 (quadratic-transform) iterations per outer iteration", positive=True, integer=True)
     trial_part2_iter: int = opt(5, "part-2 iterations spent on trying a new association before accepting or rejecting it", positive=True, integer=True)
-    time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds (checked between block solves)", positive=True)
+    time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds, start points and warm starts included "
+                            "(checked between block solves; inf: none)", positive=True,
+                            method_defaults={"global": 600.0, "mindtpy": 600.0})
     p1_time_limit: float = opt(60.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     gap_levels: str = opt("0.85,1,1.2", "assoc='gap': the delay levels at which P1 is solved as a generalized assignment problem, as "
@@ -132,8 +147,19 @@ class SolveOptions:
         return cls(**kw)
 
     @classmethod
+    def method_defaults(cls, method: str) -> dict:
+        """The defaults that ``method`` declares for itself (e.g. ``time_limit`` 600 s for global and mindtpy)."""
+        return {f.name: f.metadata["method_defaults"][method] for f in dataclasses.fields(cls)
+                if method in f.metadata["method_defaults"]}
+
+    @classmethod
+    def for_method(cls, method: str, **kw) -> "SolveOptions":
+        """The options of one run of ``method``: ``kw`` over the method's own defaults over the shared ones."""
+        return cls.from_kwargs(**{**cls.method_defaults(method), **kw})
+
+    @classmethod
     def doc(cls) -> str:
         lines = []
         for f in dataclasses.fields(cls):
-            lines.append(f"{f.name} (default {f.default!r}): {f.metadata['doc']}")
+            lines.append(f"{f.name} (default {default_text(f)}): {f.metadata['doc']}")
         return "\n".join(lines)

@@ -71,6 +71,39 @@ def min_delays(sc, a, u: Units) -> np.ndarray:
     return np.minimum(local, server)
 
 
+def _floor_rates(d, s):
+    """Uplink and downlink rates with the bandwidth at its floor and the power at its maximum (the slowest links of
+    the most energy per bit: r(b, p) rises with b, and p/r(b, p) rises with p)."""
+    ru = physics.rate(EPS * d["bmax"][s], d["gam"], d["pmaxu"])
+    rd = physics.rate(EPS * d["bmax"][s], d["gam"], d["pmaxs"][s])
+    return ru, rd
+
+
+def max_delays(sc, a, u: Units) -> np.ndarray:
+    """Per user, an upper bound on its delay in the model (s): the slower of the two paths with every resource at its
+    floor (``EPS`` of its bound) — the cap on T where a zero ω_t gives none (:func:`pyomo_llmmec.methods.global_._caps`)."""
+    d = _data(sc, a, u)
+    s = a
+    ru = physics.rate(EPS * d["bmax"][s], d["gam"], EPS * d["pmaxu"])
+    rd = physics.rate(EPS * d["bmax"][s], d["gam"], EPS * d["pmaxs"][s])
+    local = physics.compute_delay(1.0, d["W"], EPS * d["fmaxu"]) + physics.link_delay(1.0, d["D"], ru)
+    server = physics.compute_delay(1.0, d["Ws"], EPS * d["fmaxs"][s]) + physics.link_delay(1.0, d["D"], rd)
+    return np.maximum(local, server)
+
+
+def max_energy_term(sc, a, u: Units) -> float:
+    """An upper bound (J) on every energy term e_{n,k} of the model: computing at full speed, sending at full power
+    over the slowest link (bandwidth at its floor) — the cap on the energies where a zero ω_e gives none."""
+    d = _data(sc, a, u)
+    s = a
+    ru, rd = _floor_rates(d, s)
+    terms = (physics.compute_energy(1.0, d["W"], d["ku"], d["fmaxu"]),
+             physics.link_energy(d["pmaxu"], physics.link_delay(1.0, d["D"], ru)),
+             physics.compute_energy(1.0, d["Ws"], d["ks"], d["fmaxs"][s]),
+             physics.link_energy(d["pmaxs"][s], physics.link_delay(1.0, d["D"], rd)))
+    return float(max(np.max(t) for t in terms))
+
+
 def min_energy(sc, a) -> float:
     """A lower bound on E_total (J): the link energy is at least D ln2 σ²/g per user (log(1+s) ≤ s)."""
     idx = np.arange(sc.n_users)
