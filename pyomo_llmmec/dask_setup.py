@@ -48,6 +48,11 @@ def dask_client(workers: int = 2, scheduler: str | None = None, client=None):
             yield pair
 
 
+#: seconds to wait for a new LocalCluster's workers, and for a client/cluster to shut down
+WORKER_START_TIMEOUT = 120.0
+CLOSE_TIMEOUT = 30.0
+
+
 @contextlib.contextmanager
 def _dask_client(workers, scheduler, client):
     if client is not None:
@@ -76,11 +81,16 @@ def _dask_client(workers, scheduler, client):
                                silence_logs=logging.CRITICAL)
     c = Client(cluster)
     try:
+        try:  # a worker that never comes up would leave the tasks waiting for ever: fail loudly instead
+            c.wait_for_workers(workers, timeout=WORKER_START_TIMEOUT)
+        except TimeoutError:
+            raise LLMMECError(f"the LocalCluster's {workers} worker process(es) did not start within "
+                              f"{WORKER_START_TIMEOUT:g} s (machine overloaded?); try fewer --workers") from None
         yield c, f"LocalCluster with {workers} worker(s)"
     finally:
         with contextlib.suppress(Exception):
-            c.close()
+            c.close(timeout=CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):
-            cluster.close()
+            cluster.close(timeout=CLOSE_TIMEOUT)  # bounded: a stuck worker does not hang the caller
 
 

@@ -354,3 +354,11 @@ def test_methods_are_small_subclasses_of_the_ao_driver(paper_default):
     assert frozen.method == "frozen" and lm.evaluate(paper_default, frozen).scr == pytest.approx(start.scr, rel=1e-12)
     assert (frozen.assignment == lm.initial_point(paper_default).assignment).all()
     assert lm.evaluate(paper_default, DASHF(paper_default, o).solve()).scr == lm.solve(paper_default, "dashf", assoc="milp").scr
+
+
+def test_time_limit_overshoot_is_recorded(paper_default):
+    """The limit is checked between block solves; by how much a run passed it is in its info (issue 11 item 2)."""
+    sol = lm.solve(paper_default, "dashf", assoc="milp", time_limit=1e-3)
+    assert sol.status == "time_limit"
+    assert sol.info["time_limit_overshoot_s"] == pytest.approx(sol.wall_s - 1e-3, abs=1e-9)
+    assert "time_limit_overshoot_s" not in lm.solve(paper_default, "gucaa").info  # no limit, nothing to record

@@ -187,6 +187,9 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     wall = time.perf_counter() - t0
     ev = evaluate(scenario, sol)
     sol.wall_s = wall
+    if math.isfinite(o.time_limit):
+        # limits are checked between block solves: a run may pass its limit by at most the block it was in
+        sol.info = {**(sol.info or {}), "time_limit_overshoot_s": max(0.0, wall - o.time_limit)}
     if not ev.feasible:
         raise SolveFailed(f"{method} produced an infeasible point ({ev.problems[0]}); not returned", status="infeasible", solution=sol)
     if o.bound:
