@@ -164,7 +164,7 @@ def cmd_solve(args) -> int:
     if args.output:
         check_output_path(args.output, inputs=[args.file])  # before any work: never overwrite the input
     sc = read_scenario(args.file)
-    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "bound", "bound_time_limit",
+    opts = {k: getattr(args, k) for k in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "warm_start_method", "bound", "bound_time_limit",
                                           "part2", "workers", "scheduler")
             if getattr(args, k, None) is not None}
     if args.verbose:
@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve a scenario and write the solution workbook")
     s.add_argument("file")
     s.add_argument("--method", default="dashf", choices=METHOD_NAMES)
-    for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "part2", "workers", "scheduler"):
+    for name in ("assoc", "seed", "max_iter", "time_limit", "tol", "start", "solver", "warm_start_method", "part2", "workers", "scheduler"):
         _option(s, name)
     _bound_arguments(s)
     s.add_argument("-v", "--verbose", action="store_true", help="print progress")

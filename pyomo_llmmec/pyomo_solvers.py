@@ -195,7 +195,11 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
         if name == "dashf":
             return ("ipopt",) + assoc_needs()
         if name == "global":
-            return ("gurobi",) + (needs("dashf") if cfg.warm_start else ())
+            from . import solvers
+
+            own = {"gurobi": ("gurobi",), "scip": ("scip",)}.get(cfg.solver) or (
+                ("gurobi",) if solvers.available("gurobi") and not solvers.available("scip") else ("scip",))
+            return own + (needs(cfg.warm_start_method) if cfg.warm_start else ())
         if name == "mindtpy":
             return ("ipopt", "highs", "mindtpy")
         if name == "lns":

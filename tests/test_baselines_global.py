@@ -101,7 +101,7 @@ def test_global_on_3x2_matches_enumeration(toy):
     assert dashf.evaluation.scr <= info["bound"] * (1 + 1e-6)
     # the history is the trajectory: the incumbent never falls, the bound never rises, the last row is the result
     h = sol.history
-    assert h["step"].iloc[0] == "incumbent: start" and h["step"].iloc[-1] == "final"
+    assert h["step"].iloc[0] == "incumbent: start (dashf)" and h["step"].iloc[-1] == "final"
     assert h["scr"].is_monotonic_increasing and h["bound"].dropna().is_monotonic_decreasing
     assert h["scr"].iloc[-1] == pytest.approx(sol.evaluation.scr, rel=1e-12) and h["bound"].iloc[-1] == info["bound"]
     assert (h["bound"].dropna() >= h["scr"][h["bound"].notna()]).all() and h["seconds"].is_monotonic_increasing
@@ -372,3 +372,26 @@ def test_global_with_a_zero_weight_derives_its_caps(weights):
     assert sol.status == "optimal" and sol.info["bound"] >= sol.scr
     for method in ("dashf", "aauco", "gucaa"):
         assert lm.solve(sc, method).scr <= sol.info["bound"] * (1 + 1e-9)
+
+
+@needs_gurobi
+def test_global_warm_started_from_lns(toy, monkeypatch):
+    """Issue 13 item 3: warm_start_method='lns' starts global from lns's point, given at most half the time limit."""
+    import pyomo_llmmec.methods as lmethods
+
+    seen = []
+    real = lmethods._lns
+
+    def spy(sc, o):
+        seen.append(o.time_limit)
+        return real(sc, o)
+
+    monkeypatch.setattr(lmethods, "_lns", spy)
+    sol = lm.solve(toy, method="global", warm_start_method="lns", time_limit=120)
+    assert seen == [60.0]
+    assert sol.history["step"].iloc[0] == "incumbent: start (lns)"
+    assert sol.status == "optimal" and sol.info["bound"] >= sol.scr
+    from pyomo_llmmec.pyomo_solvers import requirements
+
+    assert "ipopt" in requirements("global", {"warm_start_method": "lns", "solver": "scip"})
+    assert requirements("global", {"warm_start": False, "solver": "scip"}) == ("scip",)

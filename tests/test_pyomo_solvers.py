@@ -196,8 +196,12 @@ def test_requirements_and_availability():
     assert pyomo_solvers.requirements("gucaa") == ()
     assert set(pyomo_solvers.requirements("dashf")) == {"ipopt", "highs", "sdp"}
     assert set(pyomo_solvers.requirements("dashf", {"assoc": "milp"})) == {"ipopt", "highs"}
-    assert "gurobi" in pyomo_solvers.requirements("global")
-    assert set(pyomo_solvers.requirements("global", {"warm_start": False})) == {"gurobi"}
+    # global needs the solver it is told to use; auto: SCIP (no size limit) unless only Gurobi is here
+    assert set(pyomo_solvers.requirements("global", {"warm_start": False, "solver": "gurobi"})) == {"gurobi"}
+    assert set(pyomo_solvers.requirements("global", {"warm_start": False, "solver": "scip"})) == {"scip"}
+    auto = "gurobi" if available("gurobi") and not available("scip") else "scip"
+    assert set(pyomo_solvers.requirements("global", {"warm_start": False})) == {auto}
+    assert set(pyomo_solvers.requirements("global")) == {auto} | set(pyomo_solvers.requirements("dashf"))
     big = lm.generate_scenario(3, 2, seed=1)
     assert "sdp" not in pyomo_solvers.requirements("aauco", {"sdr_max_pairs": 5}, scenario=big)
     for m in lmethods.METHOD_NAMES:

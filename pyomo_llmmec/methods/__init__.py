@@ -137,7 +137,11 @@ def _global(sc, o: SolveOptions) -> Solution:
 
     say = print if o.verbose else (lambda *a, **k: None)
     t0 = time.perf_counter()  # the warm start counts against the time limit
-    start = _dashf(sc, o.replace(verbose=False)) if o.warm_start else None
+    start = None
+    if o.warm_start and o.warm_start_method == "lns":
+        start = _lns(sc, o.replace(verbose=False, progress=False, time_limit=0.5 * o.time_limit))
+    elif o.warm_start:
+        start = _dashf(sc, o.replace(verbose=False))
     return solve_global(sc, o, start, say, t0=t0)
 
 

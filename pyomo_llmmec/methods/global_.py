@@ -167,7 +167,7 @@ class GlobalSearch:
         self.trace: list[dict] = []  # the history: the incumbent and the bound over time
         self.best_bound = math.inf  # the lowest proven bound on the SCR so far (every one recorded stays proven)
         if start is not None:
-            self.offer(start, "start")
+            self.offer(start, f"start ({start.method})")
 
     # -- incumbent --------------------------------------------------------------------------
     @property

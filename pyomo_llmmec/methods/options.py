@@ -78,7 +78,9 @@ class SolveOptions:
                       "(per model: Gurobi where it fits the licence, SCIP otherwise); the solution's info says which ran",
                       choices=("auto", "gurobi", "scip"))
     global_max_associations: int = opt(4096, "method 'global' enumerates the M^N associations up to this many, else it hands the full MINLP to Gurobi", positive=True, integer=True)
-    warm_start: bool = opt(True, "method 'global': start from a DASHF solution")
+    warm_start: bool = opt(True, "method 'global': start from another method's solution (warm_start_method)")
+    warm_start_method: str = opt("dashf", "method 'global': the method of its warm start: 'dashf', or 'lns' (a better incumbent "
+                                 "prunes more associations; lns gets at most half the time limit)", choices=("dashf", "lns"))
     # lns (issue 12)
     lns_starts: str = opt("dashf,gucaa,aauco", "method 'lns': the methods whose points start the search (comma-separated)")
     lns_levels: int = opt(9, "method 'lns': delay levels T scanned per Dinkelbach step of the resource search", positive=True, integer=True)
