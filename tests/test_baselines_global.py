@@ -328,19 +328,24 @@ def test_global_model_keeps_every_feasible_point(n, m, seed):
             assert v.ub is None or v.value <= v.ub * (1 + 1e-12) + 1e-12, v.name
 
 
-@needs_gurobi
-def test_global_warm_start_counts_against_the_time_limit(toy, monkeypatch):
-    """Issue 11: the DASHF warm start of global runs within global's time limit, not without one."""
+def _spy_time_limits(monkeypatch, name):
+    """Wrap the method function ``name`` of pyomo_llmmec.methods; returns the list of time limits it is called with."""
     import pyomo_llmmec.methods as lmethods
 
-    seen = []
-    real = lmethods._dashf
+    seen, real = [], getattr(lmethods, name)
 
     def spy(sc, o):
         seen.append(o.time_limit)
         return real(sc, o)
 
-    monkeypatch.setattr(lmethods, "_dashf", spy)
+    monkeypatch.setattr(lmethods, name, spy)
+    return seen
+
+
+@needs_gurobi
+def test_global_warm_start_counts_against_the_time_limit(toy, monkeypatch):
+    """Issue 11: the DASHF warm start of global runs within global's time limit, not without one."""
+    seen = _spy_time_limits(monkeypatch, "_dashf")
     sol = lm.solve(toy, method="global", time_limit=45)
     assert seen == [45.0]
     assert sol.evaluation.feasible
@@ -377,16 +382,7 @@ def test_global_with_a_zero_weight_derives_its_caps(weights):
 @needs_gurobi
 def test_global_warm_started_from_lns(toy, monkeypatch):
     """Issue 13 item 3: warm_start_method='lns' starts global from lns's point, given at most half the time limit."""
-    import pyomo_llmmec.methods as lmethods
-
-    seen = []
-    real = lmethods._lns
-
-    def spy(sc, o):
-        seen.append(o.time_limit)
-        return real(sc, o)
-
-    monkeypatch.setattr(lmethods, "_lns", spy)
+    seen = _spy_time_limits(monkeypatch, "_lns")
     sol = lm.solve(toy, method="global", warm_start_method="lns", time_limit=120)
     assert seen == [60.0]
     assert sol.history["step"].iloc[0] == "incumbent: start (lns)"
