@@ -149,6 +149,7 @@ class AODriver:
 
     # -- the run ------------------------------------------------------------------------
     def solve(self) -> Solution:
+        """Run the loop once from the start; returns the incumbent (``lm.solve`` evaluates it and checks feasibility)."""
         bar = live_status(self.o, self.method, self.t_start)
         self.hist = History(on_add=bar.row if bar is not None else None)
         self.res_block = None
@@ -258,6 +259,9 @@ class AODriver:
 
     # -- AO part 2 ----------------------------------------------------------------------
     def part2(self, it: int, y: float):
+        """AO part 2 from the incumbent at Dinkelbach parameter ``y`` (the resource block's ``improve``, with this
+        driver's acceptance rule)."""
+
         def rec(**r):
             self.hist.add(iteration=it, branch="same association",
                           scr=max(self.inc_ev.scr, r["candidate_scr"] if r.get("accepted") else -math.inf), **r)

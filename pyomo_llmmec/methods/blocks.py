@@ -78,7 +78,7 @@ def p1_resources(scenario, inc: Solution):
     and P1 sees each server as it would be with one more user.  The user-side
     resources (p_n, F_n) are the incumbent's.  A new association found this way is
     accepted only if the SCR after the following part 2 is not lower than the
-    incumbent's (see :func:`pyomo_llmmec.methods.ao.run_ao`).
+    incumbent's (see :class:`pyomo_llmmec.methods.ao.AODriver`).
     """
     sc = scenario
     N, M = sc.n_users, sc.n_servers
