@@ -79,7 +79,12 @@ def _dask_client(workers, scheduler, client):
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.CRITICAL)
-    c = Client(cluster)
+    try:
+        c = Client(cluster)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=CLOSE_TIMEOUT)
+        raise
     try:
         try:  # a worker that never comes up would leave the tasks waiting for ever: fail loudly instead
             c.wait_for_workers(workers, timeout=WORKER_START_TIMEOUT)

@@ -171,8 +171,9 @@ class PersistentIpopt:
 
     def constraint_multipliers(self, constraints) -> np.ndarray:
         """The last solve's multipliers of ``constraints`` (ConstraintData), as the sensitivity of the
-        model's objective to each constraint's right-hand side: ≥ 0 for an active ``body <= ub`` of a
-        maximisation (raising ub raises the objective) and of a minimisation (raising ub lowers it)."""
+        model's objective to each constraint's right-hand side: the change of the objective per unit of ub
+        for an active ``body <= ub`` — ≥ 0 for a maximisation (raising ub raises the objective), ≤ 0 for a
+        minimisation (raising ub lowers it)."""
         idx = self._nlp.get_constraint_indices(list(constraints))
         lam = np.asarray(self._last_mult_g, dtype=float)[idx]
         return lam if self._sense() == pyo.maximize else -lam

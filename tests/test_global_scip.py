@@ -84,8 +84,11 @@ def test_refuted_bound_is_solved_again_then_discarded():
     m.o = pyo.Objective(expr=m.x, sense=pyo.maximize)
     _tc, bound, _inc = gs.checked(m, 10, known=-math.inf)
     assert gs.refuted == 0 and bound == pytest.approx(4.0, rel=1e-6)
-    _tc, bound, _inc = gs.checked(m, 10, known=bound + 1.0)  # an impossible "known point": both solvers refuted
+    tc, bound, _inc = gs.checked(m, 10, known=bound + 1.0)  # an impossible "known point": both solvers refuted
     assert gs.refuted == 3 and bound == math.inf and gs.runs["scip"] >= 1 and gs.runs["gurobi"] >= 2
+    from pyomo_llmmec.methods.global_ import _settled
+
+    assert tc not in _settled()  # a discarded bound is not a settled piece: it is solved again
 
 
 @needs_scip

@@ -130,3 +130,24 @@ def test_split_part2_on_a_dask_cluster_gives_the_same_point():
     local = _joint_and_split(12, 3, 1, workers=1)["point"]
     for name in ("b", "p", "p_server", "f_user", "f_server"):
         assert np.array_equal(getattr(local, name), getattr(dask_point, name)), name
+
+
+def test_workers_and_scheduler_need_the_split():
+    """workers/scheduler are options of part2='split': elsewhere they would be ignored, so they are refused."""
+    from pyomo_llmmec.errors import InputError
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    for bad in ({"workers": 2}, {"scheduler": "tcp://127.0.0.1:8786"},
+                {"part2": "split", "workers": 2, "scheduler": "tcp://127.0.0.1:8786"}):
+        with pytest.raises(InputError):
+            SolveOptions(**bad)
+    assert SolveOptions(part2="split", workers=2).workers == 2
+
+
+def test_split_without_a_delay_price_runs_the_joint_nlp():
+    """ω_t = 0: the split has no price of T to coordinate by; the joint NLP runs instead, and the info says so."""
+    sc = lm.generate_scenario(6, 2, seed=0, weight_time=0.0)
+    joint = lm.solve(sc, "dashf")
+    split = lm.solve(sc, "dashf", part2="split")
+    assert split.scr == joint.scr
+    assert any("needs a delay price" in w for w in split.info["warnings"]) and "part2_levels" not in split.info

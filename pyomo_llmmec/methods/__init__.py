@@ -136,13 +136,19 @@ def _global(sc, o: SolveOptions) -> Solution:
     from .global_ import solve_global
 
     say = print if o.verbose else (lambda *a, **k: None)
-    t0 = time.perf_counter()  # the warm start counts against the time limit
-    start = None
-    if o.warm_start and o.warm_start_method == "lns":
-        start = _lns(sc, o.replace(verbose=False, progress=False, time_limit=0.5 * o.time_limit))
-    elif o.warm_start:
-        start = _dashf(sc, o.replace(verbose=False))
-    return solve_global(sc, o, start, say, t0=t0)
+    t0 = time.perf_counter()  # the warm start counts against the time limit (it gets at most half of it)
+    start, note = None, None
+    if o.warm_start:
+        warm = _lns if o.warm_start_method == "lns" else _dashf
+        try:
+            start = warm(sc, o.replace(verbose=False, progress=False, time_limit=0.5 * o.time_limit))
+        except SolveFailed as exc:  # global needs no start: it goes on from its own equal-split points
+            note = f"warm start ({o.warm_start_method}) failed: {exc}"
+            log.warning("global: %s", note)
+    sol = solve_global(sc, o, start, say, t0=t0)
+    if note:
+        sol.info.setdefault("warnings", []).append(note)
+    return sol
 
 
 @register("mindtpy")

@@ -315,6 +315,7 @@ class AODriver:
             "p1": p1_stats,
             "warnings": [],
         }
+        info["warnings"] += getattr(res_block, "notes", [])
         if hasattr(res_block, "ipopt_iterations"):
             info["ipopt_iterations"] = res_block.ipopt_iterations
             split = getattr(res_block, "split", None)

@@ -531,7 +531,12 @@ class FPResources:
             # re-solves start from the previous optimum's primal and dual point (a new association: cold, mu_init above)
             self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=True)
         self.split = None
-        if options.part2 == "split":
+        self.notes: list[str] = []
+        if options.part2 == "split" and scenario.system.weight_time == 0:
+            # the split is coordinated by the price of T (ω_t): with none, G = Σ λ stays >= 0 and the level search
+            # stops short (measured (6,2) s0, ω_t = 0: SCR 115.96 against the joint NLP's 173.58)
+            self.notes.append("part2='split' needs a delay price (ω_t > 0); with ω_t = 0 the joint NLP ran")
+        elif options.part2 == "split":
             from .split_part2 import SplitPart2
 
             scheduler = options.scheduler or None  # checked by SolveOptions

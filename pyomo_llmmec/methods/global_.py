@@ -263,13 +263,18 @@ class GlobalSearch:
                      "careful numerics")
             log.warning("a bound %.9g is below a known feasible value %.9g: solving again with %s (careful numerics)",
                         bound, known, again)
-            tc2, bound2, inc2 = self.solve(model, time_limit, stop=stop, abs_gap=abs_gap, solver=again, careful=True)
+            if self.time_left() <= 0:
+                break
+            tc2, bound2, inc2 = self.solve(model, min(time_limit, max(0.1, self.time_left())), stop=stop, abs_gap=abs_gap,
+                                           solver=again, careful=True)
             if not self.refutes(bound2, known):
                 return tc2, bound2, inc2 if inc2 is not None else inc
             bound = bound2
         self.refuted += 1
         log.warning("the bound %.9g is below a known feasible value %.9g with every solver: discarded", bound, known)
-        return tc, math.inf, inc
+        from pyomo.contrib.solver.common.results import TerminationCondition as TC
+
+        return TC.unknown, math.inf, inc  # not settled: the piece is solved again, not taken as proven
 
     @staticmethod
     def refutes(bound: float, known: float) -> bool:

@@ -123,6 +123,11 @@ class SolveOptions:
                     object.__setattr__(self, f.name, int(x))
                 else:
                     object.__setattr__(self, f.name, x)
+        if (self.workers > 1 or self.scheduler) and self.part2 != "split":
+            raise InputError(f"options workers={self.workers}, scheduler={self.scheduler!r} apply to part2='split' only "
+                             f"(part2={self.part2!r})")
+        if self.workers > 1 and self.scheduler:
+            raise InputError("give workers (local processes) or scheduler (a Dask cluster), not both")
         if self.scheduler:
             from ..dask_setup import check_scheduler_address
 

@@ -30,11 +30,14 @@ Never threads: Pyomo's model writers are not thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -138,24 +141,29 @@ class ServerNLPs:
 _WORKER: dict = {}
 
 
-def _init_worker(scenario, units, eps, ipopt_options, ignore_sigint=True):
+def _init_worker(scenario, units, eps, ipopt_options, ignore_sigint=True, run="local"):
+    """The server NLPs of one run in this worker process (a Dask worker may hold several runs: keyed by ``run``)."""
     if ignore_sigint:  # the master handles an interrupt (it stops between rounds); a worker must not die of it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER["nlps"] = ServerNLPs(scenario, units, eps, ipopt_options)
+    _WORKER[run] = ServerNLPs(scenario, units, eps, ipopt_options)
 
 
-def _level_task(s, users, data, T):
-    return _WORKER["nlps"].level(s, users, data, T)
+def _drop_worker(run):
+    _WORKER.pop(run, None)
+
+
+def _level_task(s, users, data, T, run="local"):
+    nlps = _WORKER.get(run)
+    if nlps is None:  # a Dask worker that joined after the run started has none of its NLPs
+        raise SplitStepFailed(f"this worker process holds no server NLPs of run {run} (it joined the cluster later)")
+    return nlps.level(s, users, data, T)
 
 
 def _start_method() -> str:
-    """fork while this process runs no other Python thread (a script without a ``__main__`` guard still works);
-    with threads (tqdm's monitor, a Dask worker's pool) a fork may deadlock: forkserver, or spawn where there is
-    none — both re-import the main module, which then needs the ``if __name__ == "__main__":`` guard."""
-    methods = multiprocessing.get_all_start_methods()
-    if threading.active_count() == 1 and "fork" in methods:
-        return "fork"
-    return "forkserver" if "forkserver" in methods else "spawn"
+    """forkserver (spawn where there is none): the W pools start their processes one after another, each after the
+    previous pool's manager thread runs, and a fork beside a running thread may deadlock.  Both re-import the main
+    module, which then needs the ``if __name__ == "__main__":`` guard (the ``llmmec`` command has it)."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 class _Pool:
@@ -168,13 +176,18 @@ class _Pool:
         self._client_cm = None
         self._dask_workers: list = []
         self.description = "in process"
+        self.run = f"{os.getpid()}-{id(self)}-{time.time_ns()}"  # names this run's NLPs on shared Dask workers
         if scheduler:
             from ..dask_setup import dask_client
 
             self._client_cm = dask_client(scheduler=scheduler)
             self._client, desc = self._client_cm.__enter__()
-            self._client.run(_init_worker, nlps.sc, nlps.units, nlps.eps, nlps.ipopt_options, False)
-            self._dask_workers = sorted(self._client.scheduler_info()["workers"])
+            try:
+                self._client.run(_init_worker, nlps.sc, nlps.units, nlps.eps, nlps.ipopt_options, False, self.run)
+                self._dask_workers = sorted(self._client.scheduler_info()["workers"])
+            except BaseException:
+                self.close()
+                raise
             self.description = f"Dask ({desc}, {len(self._dask_workers)} worker(s))"
         elif self.workers > 1:
             args = (nlps.sc, nlps.units, nlps.eps, nlps.ipopt_options)
@@ -186,7 +199,8 @@ class _Pool:
     def map(self, calls: list) -> list:
         """``calls``: (s, users, *args) per server; the results in the same order."""
         if self._client is not None:
-            futs = [self._client.submit(_level_task, *c, workers=[self._dask_workers[c[0] % len(self._dask_workers)]], pure=False)
+            futs = [self._client.submit(_level_task, *c, run=self.run, workers=[self._dask_workers[c[0] % len(self._dask_workers)]],
+                                        pure=False)
                     for c in calls]
             return self._client.gather(futs)
         if self._pools:
@@ -199,6 +213,9 @@ class _Pool:
             p.shutdown(wait=True, cancel_futures=True)
         self._pools = []
         if self._client_cm is not None:
+            if self._client is not None:
+                with contextlib.suppress(Exception):  # the workers forget this run's NLPs
+                    self._client.run(_drop_worker, self.run)
             self._client_cm.__exit__(None, None, None)
             self._client_cm = self._client = None
 
