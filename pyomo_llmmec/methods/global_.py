@@ -64,6 +64,7 @@ import pandas as pd
 
 from .. import solvers
 from ..errors import SolveFailed, SolverUnavailable
+from .blocks import fit_to_budgets
 from ..model.global_model import (build_association_model, max_delays, max_energy_term, max_service, min_delays, min_energy,
                                   point_from_model)
 from ..points import equal_split
@@ -445,10 +446,12 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
 
         def evaluated(j, point, T):
             """The value of a server's point recomputed by the evaluator (not the solver's incumbent objective,
-            which may use the solver's tolerances), or None when the evaluator finds it infeasible or slower than T."""
+            which may use the solver's tolerances), or None when the evaluator finds it infeasible or slower than T.
+            The point is first fitted into its budgets exactly (fit_to_budgets): a value that refutes a bound must be
+            that of a point of the model, not one that gains from the evaluator's 1e-6 feasibility tolerance."""
             if point is None:
                 return None
-            ev = evaluate(subs[j], point, attach=False)
+            ev = evaluate(subs[j], fit_to_budgets(subs[j], point), attach=False)
             if not ev.feasible or ev.delay > T * (1 + 1e-9):
                 return None
             return (ev.service - y_t * ow * ev.energy) / u.objective
