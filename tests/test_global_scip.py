@@ -130,7 +130,7 @@ def test_scip_matches_gurobi_on_3x2(tmp_path):
 def test_scip_alone_on_4x2_seed8_bounds_the_known_point():
     """Regression (issue 13): SCIP alone "proved" 14.74284 on (4,2) seed 8, where Gurobi's point has 14.74424: a
     per-server bound at a delay level was beaten by a point found later at a lower level.  Such bounds are now
-    re-checked (delay_decomposition's recheck_above) and the proof covers the known point."""
+    re-checked (DelayDecomposition.recheck_above) and the proof covers the known point."""
     ref = next(r for r in references(proven_only=False) if (r.n, r.m, r.seed) == (4, 2, 8))
     sc = ref.scenario()
     s = lm.solve(sc, method="global", solver="scip", time_limit=600)

@@ -57,7 +57,7 @@ import itertools
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -390,177 +390,213 @@ class ServerSolve:
     value: float | None  # the point's objective recomputed by the evaluator; None if infeasible or slower than T
 
 
+@dataclass
+class DecompositionState:
+    """What one association's decomposition keeps between passes (and between calls, in ``gs.decompositions``)."""
+
+    y_t: float  # the target y the bounds were found at
+    levels: dict = field(default_factory=dict)  # T -> {server: ServerSolve}
+    splits: dict = field(default_factory=dict)  # (Ta, Tb) -> the price-split bound of that interval
+    heap: list | None = None  # open intervals (-bound, Ta, Tb); None until the first grid is solved
+
+
 def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
+    """Prove F ≤ 0 for association ``a`` by bisecting the delay level T: :class:`DelayDecomposition` ``.run()``."""
+    return DelayDecomposition(gs, a, per_solve, until).run()
+
+
+class DelayDecomposition:
     """Prove F ≤ 0 for association ``a`` by bisecting the delay level T (see the module docstring).
 
     Each level T is the right end of exactly one interval [T_a, T]; its
     per-server solves stop as soon as their bounds settle that interval
     (``BestBdStop``), and an interval whose bound is still positive gets its
     unfinished solves continued with twice the time before it is split.
-    Returns (proved, scr_bound): the largest SCR a point of this association can
+    :meth:`run` returns (proved, scr_bound): the largest SCR a point of this association can
     have: on [T_a, T_b] the cost is at least ω_t T_a + ω_e E_lb, so
     SCR ≤ y_t + U·units.objective / (ω_t T_a + ω_e E_lb).
     """
-    sc, u = gs.sc, gs.u
-    ot, ow = sc.system.weight_time, sc.system.weight_energy
-    servers = sorted(set(int(j) for j in a), key=lambda j: int(np.sum(a == j)))  # small (fast) groups first
-    groups = {j: np.flatnonzero(a == j) for j in servers}
-    subs = {j: sc.subset(groups[j], [j]) for j in servers}
-    E_lb = min_energy(sc, a)
-    label = tuple(int(v) for v in a)
-    while True:  # restarts when the incumbent improves
-        y_t = gs.y_target
-        c = y_t * ot / u.objective
-        T_max, E_max = _caps(sc, a, y_t, u)
-        T_lo = float(np.max(min_delays(sc, a, u)))
-        if T_max <= T_lo:
-            return True, y_t
-        margin = gs.o.global_gap * gs.y * (gs.best_ev.cost if gs.best_ev else 1.0) / u.objective
-        abs_gap = max(1e-9, 0.25 * margin / len(servers))
-        # levels, interval bounds and the heap of open intervals survive between passes and small moves of the
-        # target: V_m(T) decreases in y and c grows with it, so every bound found at a smaller y_t stays valid
-        # (only looser, by Δy ω_e E and Δc T: small next to the margin while y_t moved by less than 0.1 of the gap)
-        cached = gs.decompositions.get(label)
-        if cached is None or y_t > cached["y_t"] * (1.0 + 0.1 * gs.o.global_gap):
-            cached = gs.decompositions[label] = {"y_t": y_t, "levels": {}, "splits": {}, "heap": None}
-        # T -> {server: ServerSolve}; (Ta, Tb) -> bound
-        levels, split_bounds = cached["levels"], cached["splits"]
-        improved = False
 
-        def offer_combined(points, origin):
-            """The servers' points together are a point of (3): offer it as an incumbent."""
-            arr = {k: np.zeros(sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
-            for j in servers:
-                for k in arr:
-                    arr[k][groups[j]] = getattr(points[j], k)
-            return gs.offer(Solution.from_arrays(sc, a, **arr), f"{origin}, association {label}")
+    def __init__(self, gs: GlobalSearch, a, per_solve: float, until: float):
+        self.gs, self.a, self.per_solve, self.until = gs, a, per_solve, until
+        sc = self.sc = gs.sc
+        self.u = gs.u
+        self.ot, self.ow = sc.system.weight_time, sc.system.weight_energy
+        self.servers = sorted(set(int(j) for j in a), key=lambda j: int(np.sum(a == j)))  # small (fast) groups first
+        self.groups = {j: np.flatnonzero(a == j) for j in self.servers}
+        self.subs = {j: sc.subset(self.groups[j], [j]) for j in self.servers}
+        self.E_lb = min_energy(sc, a)
+        self.label = tuple(int(v) for v in a)
 
-        def known_value(j, lo_T=-math.inf, hi_T=math.inf, price=0.0):
-            """The best value, in the model with delay price ``price`` and the delay in [lo_T, hi_T], of the feasible
-            points found for server j at levels T <= hi_T at this target (V_m is non-decreasing in T, so a point at
-            T' <= T is one at T)."""
-            # a point found at a level T below lo_T is feasible at lo_T too, where its value is r.value − price·lo_T
-            vals = [r.value - price * max(T, lo_T) for T, rec in levels.items() if T <= hi_T
-                    for jj, r in rec.items() if jj == j and r.value is not None and r.y_t == y_t]
-            return max(vals, default=-math.inf)
+    def run(self):
+        gs, sc, a, u = self.gs, self.sc, self.a, self.u
+        while True:  # restarts when the incumbent improves
+            self.y_t = y_t = gs.y_target
+            self.c = y_t * self.ot / u.objective
+            T_max, self.E_max = _caps(sc, a, y_t, u)
+            T_lo = float(np.max(min_delays(sc, a, u)))
+            if T_max <= T_lo:
+                return True, y_t
+            margin = gs.o.global_gap * gs.y * (gs.best_ev.cost if gs.best_ev else 1.0) / u.objective
+            self.abs_gap = max(1e-9, 0.25 * margin / len(self.servers))
+            # levels, interval bounds and the heap of open intervals survive between passes and small moves of the
+            # target: V_m(T) decreases in y and c grows with it, so every bound found at a smaller y_t stays valid
+            # (only looser, by Δy ω_e E and Δc T: small next to the margin while y_t moved by less than 0.1 of the gap)
+            state = gs.decompositions.get(self.label)
+            if state is None or y_t > state.y_t * (1.0 + 0.1 * gs.o.global_gap):
+                state = gs.decompositions[self.label] = DecompositionState(y_t)
+            self.state = state
+            self.improved = False
+            out = self._pass(T_lo, T_max)
+            if out is not None:
+                return out
+            # the incumbent improved: y_t moved up; start again at the new target
 
-        def evaluated(j, point, T):
-            """The value of a server's point recomputed by the evaluator (not the solver's incumbent objective,
-            which may use the solver's tolerances), or None when the evaluator finds it infeasible or slower than T.
-            The point is first fitted into its budgets exactly (fit_to_budgets): a value that refutes a bound must be
-            that of a point of the model, not one that gains from the evaluator's 1e-6 feasibility tolerance."""
-            if point is None:
-                return None
-            ev = evaluate(subs[j], fit_to_budgets(subs[j], point), attach=False)
-            if not ev.feasible or ev.delay > T * (1 + 1e-9):
-                return None
-            return (ev.service - y_t * ow * ev.energy) / u.objective
+    # -- points -------------------------------------------------------------------------------
+    def offer_combined(self, points, origin):
+        """The servers' points together are a point of (3): offer it as an incumbent."""
+        arr = {k: np.zeros(self.sc.n_users) for k in ("phi", "p", "f_user", "b", "p_server", "f_server")}
+        for j in self.servers:
+            for k in arr:
+                arr[k][self.groups[j]] = getattr(points[j], k)
+        return self.gs.offer(Solution.from_arrays(self.sc, self.a, **arr), f"{origin}, association {self.label}")
 
-        def solve_server(T, j, time_limit, stop):
-            m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, T, E_max, fixed_T=T)
-            tc, bound, inc = gs.checked(m, time_limit, known_value(j, hi_T=T), stop=stop, abs_gap=abs_gap)
-            point = point_from_model(subs[j], m) if inc is not None else None
-            converged = tc in _settled()  # the solver settled the model: proven optimal or infeasible
-            return ServerSolve(bound, inc, converged, time_limit, point, y_t, evaluated(j, point, T))
+    def known_value(self, j, lo_T=-math.inf, hi_T=math.inf, price=0.0):
+        """The best value, in the model with delay price ``price`` and the delay in [lo_T, hi_T], of the feasible
+        points found for server j at levels T <= hi_T at this target (V_m is non-decreasing in T, so a point at
+        T' <= T is one at T)."""
+        # a point found at a level T below lo_T is feasible at lo_T too, where its value is r.value − price·lo_T
+        vals = [r.value - price * max(T, lo_T) for T, rec in self.state.levels.items() if T <= hi_T
+                for jj, r in rec.items() if jj == j and r.value is not None and r.y_t == self.y_t]
+        return max(vals, default=-math.inf)
 
-        def recheck_above(j, T, value):
-            """A point of server j at level T is one at every level above (V_m is non-decreasing in T): a bound stored
-            at a higher level that it beats was wrong ((4,2) seed 8: SCIP "proved" 0.83243 where a point found later,
-            at a lower level, has 0.83305).  Such a bound is discarded (+inf, to be solved again, where
-            GlobalSearch.checked now knows the point) and the intervals ending there are reopened."""
-            for T2, rec2 in levels.items():
-                r2 = rec2.get(j)
-                if T2 <= T or r2 is None or r2.y_t != y_t or not gs.refutes(r2.bound, value):
-                    continue
-                gs.refuted += 1
-                log.warning("server %d: the bound %.9g at delay level %.6g is beaten by a point at level %.6g (%.9g): "
-                            "discarded", j, r2.bound, T2, T, value)
-                gs.say(f"[global] a bound at delay level {T2:.6g} s is beaten by a point at {T:.6g} s: solved again")
-                # half its time limit: the reopened interval solves it again with the full one (delay_decomposition's loop)
-                rec2[j] = dataclasses.replace(r2, bound=math.inf, converged=False, time_limit=0.5 * r2.time_limit)
-                heap = cached["heap"]
-                if heap is not None:
-                    # the interval ending at T2 (levels partition [T_lo, T_max]) is open again, whether it is still
-                    # in the heap or was settled with that bound; its price-split bound is computed again too
-                    below = [t for t in levels if t < T2]
-                    Ta = max(below) if below else None
-                    heap[:] = [h for h in heap if h[2] != T2]
-                    if Ta is not None:
-                        split_bounds.pop((Ta, T2), None)
-                        heap.append((-math.inf, Ta, T2))
-                    heapq.heapify(heap)
+    def evaluated(self, j, point, T):
+        """The value of a server's point recomputed by the evaluator (not the solver's incumbent objective,
+        which may use the solver's tolerances), or None when the evaluator finds it infeasible or slower than T.
+        The point is first fitted into its budgets exactly (fit_to_budgets): a value that refutes a bound must be
+        that of a point of the model, not one that gains from the evaluator's 1e-6 feasibility tolerance."""
+        if point is None:
+            return None
+        ev = evaluate(self.subs[j], fit_to_budgets(self.subs[j], point), attach=False)
+        if not ev.feasible or ev.delay > T * (1 + 1e-9):
+            return None
+        return (ev.service - self.y_t * self.ow * ev.energy) / self.u.objective
 
-        def level(T, Ta, time_limit):
-            """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
-            nonlocal improved
-            rec = levels.setdefault(T, {})
-            for j in servers:
-                if j in rec and (rec[j].converged or rec[j].time_limit >= time_limit):
-                    continue
-                others = sum(rec[i].bound for i in servers if i != j and i in rec)
-                unknown = [i for i in servers if i != j and i not in rec]
-                stop = c * Ta - others if not unknown else None
-                t_lim = min(time_limit, max(0.1, until - time.perf_counter()))
-                rec[j] = solve_server(T, j, t_lim, stop)
-                if rec[j].value is not None:
-                    recheck_above(j, T, rec[j].value)
-                if rec[j].bound == -math.inf:
-                    break  # this server cannot meet delay T: the level is infeasible
-            ub = sum(rec[j].bound for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
-            if all(j in rec and rec[j].incumbent is not None for j in servers):
-                if sum(rec[j].incumbent for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
-                    if offer_combined({j: rec[j].point for j in servers}, f"delay level {T:.6g} s"):
-                        improved = True
-            return ub
+    # -- solves -------------------------------------------------------------------------------
+    def solve_server(self, T, j, time_limit, stop):
+        sub = self.subs[j]
+        m = build_association_model(sub, np.zeros(len(self.groups[j]), dtype=int), self.u, self.y_t, T, self.E_max, fixed_T=T)
+        tc, bound, inc = self.gs.checked(m, time_limit, self.known_value(j, hi_T=T), stop=stop, abs_gap=self.abs_gap)
+        point = point_from_model(sub, m) if inc is not None else None
+        converged = tc in _settled()  # the solver settled the model: proven optimal or infeasible
+        return ServerSolve(bound, inc, converged, time_limit, point, self.y_t, self.evaluated(j, point, T))
 
-        def split_interval(Ta, Tb, time_limit):
-            """Σ_m of the proven bounds on max_{T ∈ [Ta, Tb]} V_m(T) − c_m T, prices c_m from the slopes of V_m."""
-            nonlocal improved
-            lo, hi = levels.get(Ta, {}), levels.get(Tb, {})
-            slopes = np.array([max(0.0, (hi[j].incumbent - lo[j].incumbent) / (Tb - Ta))
-                               if j in lo and j in hi and lo[j].incumbent is not None and hi[j].incumbent is not None else 0.0
-                               for j in servers])
-            prices = c * (slopes / slopes.sum() if slopes.sum() > 0 else np.full(len(servers), 1.0 / len(servers)))
-            total, points = 0.0, {}
-            for i, j in enumerate(servers):
-                m = build_association_model(subs[j], np.zeros(len(groups[j]), dtype=int), u, y_t, Tb, E_max,
-                                            T_range=(Ta, Tb), T_price=float(prices[i]))
-                # the interval is settled once the last server's bound is below -total
-                stop = -total if i == len(servers) - 1 and math.isfinite(total) else None
-                known = known_value(j, Ta, Tb, price=float(prices[i]))  # the levels' points inside [Ta, Tb]
-                _tc, bound, inc = gs.checked(m, min(time_limit, max(0.1, until - time.perf_counter())), known,
-                                             stop=stop, abs_gap=abs_gap)
-                total += bound
-                if bound == -math.inf:
-                    return -math.inf  # this server cannot meet any delay in [Ta, Tb]
-                if inc is not None:
-                    points[j] = point_from_model(subs[j], m)
-            if len(points) == len(servers):  # the servers' points together: a point of (3), offered to the incumbent
-                if offer_combined(points, f"delay interval [{Ta:.6g}, {Tb:.6g}] s"):
-                    improved = True
-            return total
+    def recheck_above(self, j, T, value):
+        """A point of server j at level T is one at every level above (V_m is non-decreasing in T): a bound stored
+        at a higher level that it beats was wrong ((4,2) seed 8: SCIP "proved" 0.83243 where a point found later,
+        at a lower level, has 0.83305).  Such a bound is discarded (+inf, to be solved again, where
+        GlobalSearch.checked now knows the point) and the intervals ending there are reopened."""
+        gs, levels = self.gs, self.state.levels
+        for T2, rec2 in levels.items():
+            r2 = rec2.get(j)
+            if T2 <= T or r2 is None or r2.y_t != self.y_t or not gs.refutes(r2.bound, value):
+                continue
+            gs.refuted += 1
+            log.warning("server %d: the bound %.9g at delay level %.6g is beaten by a point at level %.6g (%.9g): "
+                        "discarded", j, r2.bound, T2, T, value)
+            gs.say(f"[global] a bound at delay level {T2:.6g} s is beaten by a point at {T:.6g} s: solved again")
+            # half its time limit: the reopened interval solves it again with the full one (the loop of _pass)
+            rec2[j] = dataclasses.replace(r2, bound=math.inf, converged=False, time_limit=0.5 * r2.time_limit)
+            heap = self.state.heap
+            if heap is not None:
+                # the interval ending at T2 (levels partition [T_lo, T_max]) is open again, whether it is still
+                # in the heap or was settled with that bound; its price-split bound is computed again too
+                below = [t for t in levels if t < T2]
+                Ta = max(below) if below else None
+                heap[:] = [h for h in heap if h[2] != T2]
+                if Ta is not None:
+                    self.state.splits.pop((Ta, T2), None)
+                    heap.append((-math.inf, Ta, T2))
+                heapq.heapify(heap)
 
-        def scr_bound(heap):
-            worst = y_t
-            for negU, Ta, _Tb in heap:
-                if -negU > 0:
-                    worst = max(worst, y_t + (-negU) * u.objective / (ot * Ta + ow * E_lb))
-            return worst
+    def level(self, T, Ta, time_limit):
+        """Solve (or continue) every server at level T; stop early once [Ta, T] is settled."""
+        servers, c = self.servers, self.c
+        rec = self.state.levels.setdefault(T, {})
+        for j in servers:
+            if j in rec and (rec[j].converged or rec[j].time_limit >= time_limit):
+                continue
+            others = sum(rec[i].bound for i in servers if i != j and i in rec)
+            unknown = [i for i in servers if i != j and i not in rec]
+            stop = c * Ta - others if not unknown else None
+            t_lim = min(time_limit, max(0.1, self.until - time.perf_counter()))
+            rec[j] = self.solve_server(T, j, t_lim, stop)
+            if rec[j].value is not None:
+                self.recheck_above(j, T, rec[j].value)
+            if rec[j].bound == -math.inf:
+                break  # this server cannot meet delay T: the level is infeasible
+        ub = sum(rec[j].bound for j in servers if j in rec) if all(j in rec for j in servers) else -math.inf
+        if all(j in rec and rec[j].incumbent is not None for j in servers):
+            if sum(rec[j].incumbent for j in servers) - c * T > 0:  # combine the servers' points into a point of (3)
+                if self.offer_combined({j: rec[j].point for j in servers}, f"delay level {T:.6g} s"):
+                    self.improved = True
+        return ub
 
-        heap = cached["heap"]
+    def split_interval(self, Ta, Tb, time_limit):
+        """Σ_m of the proven bounds on max_{T ∈ [Ta, Tb]} V_m(T) − c_m T, prices c_m from the slopes of V_m."""
+        servers, levels = self.servers, self.state.levels
+        lo, hi = levels.get(Ta, {}), levels.get(Tb, {})
+        slopes = np.array([max(0.0, (hi[j].incumbent - lo[j].incumbent) / (Tb - Ta))
+                           if j in lo and j in hi and lo[j].incumbent is not None and hi[j].incumbent is not None else 0.0
+                           for j in servers])
+        prices = self.c * (slopes / slopes.sum() if slopes.sum() > 0 else np.full(len(servers), 1.0 / len(servers)))
+        total, points = 0.0, {}
+        for i, j in enumerate(servers):
+            sub = self.subs[j]
+            m = build_association_model(sub, np.zeros(len(self.groups[j]), dtype=int), self.u, self.y_t, Tb, self.E_max,
+                                        T_range=(Ta, Tb), T_price=float(prices[i]))
+            # the interval is settled once the last server's bound is below -total
+            stop = -total if i == len(servers) - 1 and math.isfinite(total) else None
+            known = self.known_value(j, Ta, Tb, price=float(prices[i]))  # the levels' points inside [Ta, Tb]
+            _tc, bound, inc = self.gs.checked(m, min(time_limit, max(0.1, self.until - time.perf_counter())), known,
+                                              stop=stop, abs_gap=self.abs_gap)
+            total += bound
+            if bound == -math.inf:
+                return -math.inf  # this server cannot meet any delay in [Ta, Tb]
+            if inc is not None:
+                points[j] = point_from_model(sub, m)
+        if len(points) == len(servers):  # the servers' points together: a point of (3), offered to the incumbent
+            if self.offer_combined(points, f"delay interval [{Ta:.6g}, {Tb:.6g}] s"):
+                self.improved = True
+        return total
+
+    def scr_bound(self, heap):
+        worst = self.y_t
+        for negU, Ta, _Tb in heap:
+            if -negU > 0:
+                worst = max(worst, self.y_t + (-negU) * self.u.objective / (self.ot * Ta + self.ow * self.E_lb))
+        return worst
+
+    # -- one pass at the current target -----------------------------------------------------------
+    def _pass(self, T_lo, T_max):
+        """Work the heap of open intervals at the current target: (proved, scr_bound), or None once the incumbent
+        improved (the target moved: :meth:`run` starts a new pass)."""
+        gs, servers, state, c, per_solve, label = self.gs, self.servers, self.state, self.c, self.per_solve, self.label
+        levels, split_bounds = state.levels, state.splits
+        heap = state.heap
         t0_limit = min(20.0, per_solve)
         if heap is None:
             grid = list(np.geomspace(T_lo, T_max, 6))
-            heap = [(-(level(Tb, Ta, t0_limit) - c * Ta), Ta, Tb) for Ta, Tb in zip(grid[:-1], grid[1:])]
+            heap = [(-(self.level(Tb, Ta, t0_limit) - c * Ta), Ta, Tb) for Ta, Tb in zip(grid[:-1], grid[1:])]
             heapq.heapify(heap)
-            cached["heap"] = heap  # complete: every interval of the grid is in it, even if a level improved y
-        while not improved:
+            state.heap = heap  # complete: every interval of the grid is in it, even if a level improved y
+        while not self.improved:
             if -heap[0][0] <= 0:
                 gs.say(f"[global] association {label}: proved with {len(levels)} delay levels")
-                return True, y_t
-            if time.perf_counter() >= until or gs.time_left() <= 0:
+                return True, self.y_t
+            if time.perf_counter() >= self.until or gs.time_left() <= 0:
                 gs.say(f"[global] association {label}: {len(levels)} delay levels, {sum(1 for h in heap if -h[0] > 0)} open intervals")
-                return False, scr_bound(heap)
+                return False, self.scr_bound(heap)
             negU, Ta, Tb = heapq.heappop(heap)
             if split_bounds.get((Ta, Tb), math.inf) < -negU:  # settled (or tightened) in an earlier pass
                 if split_bounds[(Ta, Tb)] > 0:
@@ -572,7 +608,7 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
             gap_blocks = len(incs) == len(servers) and None not in incs and sum(incs) - c * Ta <= 0
             if unfinished and gap_blocks and max(rec[j].time_limit for j in unfinished) < per_solve:
                 # only the solver gap at T_b keeps this interval open: solve longer there instead of splitting
-                ub = level(Tb, Ta, min(per_solve, 2 * max(rec[j].time_limit for j in unfinished)))
+                ub = self.level(Tb, Ta, min(per_solve, 2 * max(rec[j].time_limit for j in unfinished)))
                 heapq.heappush(heap, (-min(-negU, ub - c * Ta), Ta, Tb))
                 continue
             if (Ta, Tb) not in split_bounds and Ta in levels:
@@ -580,18 +616,18 @@ def delay_decomposition(gs: GlobalSearch, a, per_solve: float, until: float):
                 # with c_m ≈ V_m'(T*) this bound is tight to second order around T*, where the simple
                 # bound Σ V̄_m(Tb) − c Ta keeps the slack c (Tb − Ta) and bisection alone needs
                 # intervals of relative width ~ the target gap
-                split_bounds[(Ta, Tb)] = split_interval(Ta, Tb, min(per_solve, 2 * t0_limit))
+                split_bounds[(Ta, Tb)] = self.split_interval(Ta, Tb, min(per_solve, 2 * t0_limit))
                 U = min(-negU, split_bounds[(Ta, Tb)])
                 if U > 0:
                     heapq.heappush(heap, (-U, Ta, Tb))
                 continue
             Tm = 0.5 * (Ta + Tb)
-            vm = level(Tm, Ta, t0_limit)
+            vm = self.level(Tm, Ta, t0_limit)
             # a sub-interval keeps its parent's bound (a max over a smaller set) and gets the simple bound of its own ends
             heapq.heappush(heap, (-min(-negU, vm - c * Ta), Ta, Tm))
             Vb = sum(levels[Tb][j].bound for j in servers) if all(j in levels[Tb] for j in servers) else math.inf
             heapq.heappush(heap, (-min(-negU, Vb - c * Tm), Tm, Tb))
-        # the incumbent improved: y_t moved up; start again at the new target
+        return None
 
 
 def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) -> Solution:
