@@ -284,7 +284,10 @@ class GlobalSearch:
         return math.isfinite(known) and bound < known - 1e-6 * (1.0 + abs(known))
 
     def scip(self, model, time_limit: float, *, stop: float | None = None, abs_gap: float = 1e-9, extra=None):
-        options = dict(extra or {})
+        # no SCIP log: scip_direct captures it through a pipe read by a Python thread, and pyscipopt's optimize()
+        # keeps the GIL, so a long solve's log fills the pipe and both wait for ever (found 2026-12-04: (6,2) seed 4
+        # hung with the CPU idle, SCIP blocked writing its log, the reader thread in select())
+        options = {"display/verblevel": 0, **(extra or {})}
         if stop is not None and math.isfinite(stop):
             options["limits/dual"] = float(stop)  # maximisation: stop once the dual bound is <= stop
         t0 = time.perf_counter()
