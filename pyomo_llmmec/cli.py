@@ -317,7 +317,7 @@ def _option(p, name: str, *, default=None, note: str = "") -> None:
     """``--name`` for the SolveOptions field ``name``: its help, choices and type from the one declaration
     (methods/options.py), and its default (the declared one unless the command sets ``default``)."""
     from .methods import SolveOptions
-    from .methods.options import default_text
+    from .methods.options import default_text, show_value
 
     f = next(f for f in dataclasses.fields(SolveOptions) if f.name == name)
     md, kw = f.metadata, {}
@@ -330,7 +330,7 @@ def _option(p, name: str, *, default=None, note: str = "") -> None:
             kw["type"] = _positive_int if md["positive"] else _nonneg_int
         else:
             kw["type"] = _positive_float if md["positive"] else float
-    shown = default_text(f) if default is None else f"{default:g}" if isinstance(default, float) else default
+    shown = default_text(f) if default is None else show_value(default)
     p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, **kw,
                    help=f"{md['doc']} (default {shown}{note})")
 

@@ -59,6 +59,11 @@ def random_association(n_users: int, n_servers: int, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
+def gucaa_point(sc) -> Solution:
+    """GUCAA's point: the greedy association with equal-split resources and φ = 0.5 (the start of AAUCO and GUCRO)."""
+    return equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
+
+
 @register("initial")
 def _initial(sc, o: SolveOptions) -> Solution:
     """Algorithm 1's initial point (line 1), evaluated — what DASHF starts from."""
@@ -75,7 +80,7 @@ def _rucaa(sc, o: SolveOptions) -> Solution:
 @register("gucaa")
 def _gucaa(sc, o: SolveOptions) -> Solution:
     """Greedy (fewest users so far) association, equal split, φ = 0.5."""
-    s = equal_split(sc, greedy_association(sc.n_users, sc.n_servers))
+    s = gucaa_point(sc)
     return s.copy(method="gucaa", status="evaluated")
 
 
@@ -85,7 +90,7 @@ class AAUCO(AODriver):
     method, resources = "aauco", "equal"
 
     def start_point(self):
-        return equal_split(self.sc, greedy_association(self.sc.n_users, self.sc.n_servers))
+        return gucaa_point(self.sc)
 
 
 class GUCRO(AODriver):
@@ -94,7 +99,7 @@ class GUCRO(AODriver):
     method, uses_association, optimize_phi = "gucro", False, False
 
     def start_point(self):
-        return equal_split(self.sc, greedy_association(self.sc.n_users, self.sc.n_servers))
+        return gucaa_point(self.sc)
 
 
 class DASHF(AODriver):

@@ -34,7 +34,7 @@ from .. import interrupts
 from ..errors import SolveFailed
 from ..solution import Solution, evaluate
 from ..units import units_for
-from .blocks import ASSOCIATION_BLOCKS, RESOURCE_BLOCKS, PhaseTimer, PhiStep, choose_assoc, p1_resources
+from .blocks import ASSOCIATION_BLOCKS, RESOURCE_BLOCKS, PhaseTimer, PhiStep, choose_assoc, not_worse, p1_resources
 from ..model.association import p1_data
 
 HISTORY_COLUMNS = [
@@ -145,7 +145,7 @@ class AODriver:
     def accept(self, cand_ev, ref_ev) -> bool:
         """Whether a step's point (evaluation ``cand_ev``) replaces the point it started from (``ref_ev``: the
         incumbent, or the current point inside part 2): feasible and not lower SCR, so the trace never falls."""
-        return cand_ev.feasible and cand_ev.scr >= ref_ev.scr
+        return not_worse(cand_ev, ref_ev)
 
     # -- the run ------------------------------------------------------------------------
     def solve(self) -> Solution:

@@ -629,7 +629,7 @@ class FPResources:
 
         ``accept(new_ev, cur_ev)`` decides whether an inner step's point is kept (default: feasible and not lower SCR;
         the AO driver passes its own rule, :meth:`pyomo_llmmec.methods.ao.AODriver.accept`)."""
-        accept = accept or _not_worse
+        accept = accept or not_worse
         m = self.model
         with self.timer("model update"):
             before = m._assignment
@@ -679,7 +679,7 @@ class FPResources:
         return cur, cur_ev
 
 
-def _not_worse(new_ev, cur_ev) -> bool:
+def not_worse(new_ev, cur_ev) -> bool:
     """The default acceptance of a step: its point is feasible and its SCR not lower."""
     return new_ev.feasible and new_ev.scr >= cur_ev.scr
 

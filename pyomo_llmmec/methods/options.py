@@ -18,14 +18,15 @@ def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False,
                                             "integer": integer, "method_defaults": dict(method_defaults or {})})
 
 
+def show_value(v) -> str:
+    """An option value as the help texts show it (inf: 'none')."""
+    return "none" if isinstance(v, float) and math.isinf(v) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def default_text(f) -> str:
     """A field's default as the CLI's help and :meth:`SolveOptions.doc` show it, with the methods' own defaults."""
-
-    def show(v):
-        return "none" if isinstance(v, float) and math.isinf(v) else f"{v:g}" if isinstance(v, float) else str(v)
-
     own = f.metadata.get("method_defaults") or {}
-    return show(f.default) + "".join(f"; {m}: {show(v)}" for m, v in own.items())
+    return show_value(f.default) + "".join(f"; {m}: {show_value(v)}" for m, v in own.items())
 
 
 @dataclass(frozen=True)
