@@ -11,8 +11,8 @@ Each case runs in a fresh process (its peak RSS includes the package import) on
   reading it as a CSV bundle (``.zip``) and, up to 200 000 pairs, as a workbook — issue 16 item 5
   (seconds at 10 000 × 100);
 * ``dashf`` with each ``assoc`` route where it fits: ``sdr`` while N·M ≤ the
-  option ``sdr_max_pairs`` (its memory), ``milp`` while N·M ≤ ``--milp-max-pairs``
-  (its time), ``gap`` always; the default route is marked;
+  option ``sdr_max_pairs`` (its memory), ``lp`` while N·M ≤ ``lp_max_pairs``, ``milp`` while
+  N·M ≤ ``--milp-max-pairs`` (its time), ``gap`` always; the default route is marked;
 * ``lns`` with a time limit of 3 × the default DASHF's wall time;
 * ``mindtpy`` (the full MINLP (3), Pyomo's off-the-shelf decomposition) while
   N·M ≤ ``--mindtpy-max-pairs``.
@@ -183,8 +183,8 @@ def main(argv=None):
         default = choose_assoc("auto", _Sz, o)
         cases = [("data", "", False)] if "data" in methods else []
         if "dashf" in methods:
-            routes = [r for r in ("sdr", "milp", "gap") if r == default or (r == "sdr" and pairs <= o.sdr_max_pairs)
-                      or (r == "milp" and pairs <= a.milp_max_pairs) or r == "gap"]
+            routes = [r for r in ("sdr", "lp", "milp", "gap") if r == default or (r == "sdr" and pairs <= o.sdr_max_pairs)
+                      or (r == "lp" and pairs <= o.lp_max_pairs) or (r == "milp" and pairs <= a.milp_max_pairs) or r == "gap"]
             cases += [("dashf", r, r == default) for r in sorted(routes, key=lambda r: r != default)]
         if "lns" in methods:
             cases.append(("lns", "", False))

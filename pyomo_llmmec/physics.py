@@ -68,6 +68,18 @@ def rate(b, snr_per_power, power):
     return b * spectral_efficiency(snr_per_power * power / b) / LN2
 
 
+def rate_as_modelled(b, snr_per_power, power):
+    """The value :func:`rate` takes *inside a Pyomo model* (log(1 + x) rather than log1p), for numpy arrays.
+
+    The two differ only where γ·p/b is near float64's resolution: there Pyomo's log(1 + x) is 0, and a
+    caller that anchors a model at its own rates (the quadratic transform of part 2) must see that 0."""
+    b, x = np.asarray(b, dtype=float), np.asarray(snr_per_power * power / b, dtype=float)
+    # math.log per element, as Pyomo evaluates log: numpy's vectorised log may differ by an ulp, and part 2's
+    # anchors are set from these values (an ulp there changed a DASHF run's path at (50,5))
+    ln = np.fromiter((math.log(v) for v in (1.0 + x).ravel().tolist()), dtype=float, count=x.size).reshape(x.shape)
+    return b * ln / LN2
+
+
 def energy_per_bit_floor(noise, gain):
     """Shannon's limit σ² ln 2 / g (J/bit): p/r ≥ σ² ln 2 / g for every b, p > 0, since log2(1 + s) ≤ s/ln 2.
 

@@ -180,10 +180,10 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
 
     def assoc_needs():
         assoc = cfg.assoc
-        if assoc == "auto":
+        if assoc == "auto":  # as blocks.choose_assoc: only the SDR needs an SDP solver
             big = scenario is not None and scenario.n_users * scenario.n_servers > cfg.sdr_max_pairs
-            assoc = "milp" if big else "sdr"
-        return {"sdr": ("highs", "sdp"), "milp": ("highs",), "gurobi": ("highs", "gurobi")}[assoc]
+            assoc = "lp" if big else "sdr"
+        return {"sdr": ("highs", "sdp"), "milp": ("highs",), "lp": ("highs",), "gap": ("highs",), "gurobi": ("highs", "gurobi")}[assoc]
 
     def needs(name, seen=()):
         if name in ("initial", "rucaa", "gucaa"):

@@ -1,5 +1,7 @@
 """DASHF (Algorithm 1): feasibility, recomputed SCR, monotone traces, determinism, failures."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,6 +227,30 @@ def test_p1_by_delay_level_reaches_the_exact_milp(n, m, seed):
     assert gap.objective <= exact.objective + 1e-4 * abs(exact.objective)
 
 
+@pytest.mark.parametrize("n,m,seed", [(10, 2, 0), (20, 3, 1)])
+def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
+    """assoc='lp': the LP relaxation (the SDR's linear part) is a lower bound on P1 no tighter than the SDR with its
+    cuts, and the rounded proposal lies between the exact MILP's bound and the incumbent's association."""
+    from pyomo_llmmec.methods.blocks import LPAssociation, MILPAssociation, SDRAssociation
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    sc = lm.generate_scenario(n, m, seed=seed)
+    s0, units, data, phi = _p1_at_start(sc)
+    o = SolveOptions()
+    lp = LPAssociation(sc, units, o, phi.timer, phi).propose(data, s0.assignment)
+    sdr = SDRAssociation(sc, units, o, phi.timer, phi).propose(data, s0.assignment)
+    exact = MILPAssociation(sc, units, o, phi.timer, phi).propose(data, s0.assignment)
+    assert math.isfinite(lp.bound)
+    assert lp.bound <= sdr.bound + 1e-6 * abs(sdr.bound)
+    assert lp.bound <= exact.objective + 1e-6 * abs(exact.objective)
+    assert lp.objective >= exact.bound - 1e-6 * abs(exact.bound)
+    T = np.max(data.delay(lp.assignment, lp.phi))
+    assert data.objective(lp.assignment, lp.phi, T) == pytest.approx(lp.objective, rel=1e-6, abs=1e-7)
+    sol = lm.solve(sc, "dashf", assoc="lp")
+    assert sol.feasible and sol.scr >= lm.evaluate(sc, lm.initial_point(sc)).scr
+    assert sol.info["assoc"] == "lp" and sol.info["times"]["LP (relaxation of P1)"] > 0
+
+
 def test_level_costs_are_the_best_phi_per_pair(paper_default):
     """level_costs: each pair's cost at a delay level is the minimum over a fine φ grid of its P1 terms."""
     from pyomo_llmmec.model.p1_levels import level_costs
@@ -268,8 +294,10 @@ def test_auto_association_choice():
 
     o = SolveOptions()
     assert choose_assoc("auto", lm.generate_scenario(200, 10, seed=0), o) == "sdr"
-    assert choose_assoc("auto", lm.generate_scenario(1001, 20, seed=0), o) == "gap"
-    assert choose_assoc("auto", lm.generate_scenario(30, 3, seed=0), o.replace(sdr_max_pairs=89)) == "gap"
+    assert choose_assoc("auto", lm.generate_scenario(201, 10, seed=0), o) == "lp"
+    assert choose_assoc("auto", lm.generate_scenario(1000, 20, seed=0), o) == "lp"
+    assert choose_assoc("auto", lm.generate_scenario(30, 3, seed=0), o.replace(sdr_max_pairs=89)) == "lp"
+    assert choose_assoc("auto", lm.generate_scenario(30, 3, seed=0), o.replace(sdr_max_pairs=50, lp_max_pairs=89)) == "gap"
     assert choose_assoc("milp", lm.generate_scenario(3, 2, seed=0), o) == "milp"
 
 

@@ -127,3 +127,29 @@ def test_server_points_keep_their_delay_level_with_phi_at_zero():
         assert pt is not None, f"server {s}: no point within the delay level"
         assert lm.evaluate(sc, pt).feasible
     assert rs.bound_violations == 0 and rs.max_bound_excess < 1e-9
+
+
+def test_quick_descent_moves_users_off_a_crowded_server():
+    """The cheap phase (issue 12, anytime at scale): from every user on one server, moves scored by the two servers
+    they touch are taken as they are; the result is feasible by the evaluator, better than the start, and every
+    step it recorded is a quick move, swap or polish that raised the best SCR.  (All on server 1: a move to server 0
+    meets the incumbent's delay level there; server 1 is too slow for any user at server 0's level, so from all on
+    server 0 the cheap moves find nothing and the full search must.)"""
+    from pyomo_llmmec.methods.lns import LNS
+
+    sc = lm.generate_scenario(6, 2, seed=1)
+    o = SolveOptions.for_method("lns")
+    search = LNS(sc, o)
+    start = lm.equal_split(sc, np.ones(6, dtype=int), phi=np.full(6, 0.5))
+    inc = Incumbent(start, lm.evaluate(sc, start))
+    search._offer(inc, "start")
+    out = search.quick_descent(inc)
+    ev = lm.evaluate(sc, out.sol.copy(evaluation=None))
+    assert ev.feasible and ev.scr == pytest.approx(out.scr, rel=1e-12)
+    assert out.scr > inc.scr * (1 + 1e-6)
+    assert len(set(out.sol.assignment)) == 2 and search.moves_tried > 0
+    h = search.hist.frame()
+    steps = h[h["accepted"] == True]["step"].tolist()[1:]  # noqa: E712
+    assert steps and all(s.endswith("(quick)") for s in steps)
+    acc = h[h["accepted"] == True]["scr"].to_numpy()  # noqa: E712
+    assert np.all(np.diff(acc) > 0)

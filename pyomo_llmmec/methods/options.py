@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 
-ASSOC_CHOICES = ("auto", "sdr", "milp", "gap", "gurobi")
+ASSOC_CHOICES = ("auto", "sdr", "milp", "lp", "gap", "gurobi")
 
 
 def opt(default, doc, choices=None, positive=False, nonneg=False, integer=False, method_defaults=None):
@@ -33,9 +33,10 @@ def default_text(f) -> str:
 class SolveOptions:
     """Options of :func:`pyomo_llmmec.solve` (not every method uses every option)."""
 
-    assoc: str = opt("auto", "AO part-1 solver: 'sdr' (the paper's SDR + Hungarian), 'milp' (exact, HiGHS), "
-                     "'gap' (P1 by delay level: one assignment problem per level, HiGHS; for large networks), 'gurobi' (exact MIQCP), "
-                     "'auto' (sdr when N·M <= sdr_max_pairs, else gap)",
+    assoc: str = opt("auto", "AO part-1 solver: 'sdr' (the paper's SDR + Hungarian), 'lp' (the SDR's linear part, an LP by "
+                     "HiGHS, + Hungarian; for large networks), 'milp' (exact, HiGHS), "
+                     "'gap' (P1 by delay level: one assignment problem per level, HiGHS; for the largest networks), 'gurobi' (exact MIQCP), "
+                     "'auto' (sdr when N·M <= sdr_max_pairs, lp when N·M <= lp_max_pairs, else gap)",
                      choices=ASSOC_CHOICES)
     tol: float = opt(1e-4, "Dinkelbach stopping rule ε of Algorithm 1: stop when y_new/y_old − 1 <= ε", positive=True)
     max_iter: int = opt(50, "outer (Dinkelbach) iteration limit", positive=True, integer=True)
@@ -52,7 +53,12 @@ class SolveOptions:
     gap_mip_gap: float = opt(1e-4, "assoc='gap': relative MIP gap of each level's assignment problem (a heuristic step: every "
                              "proposal is judged by the evaluator)", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
-    sdr_max_pairs: int = opt(20000, "assoc='auto' uses the SDR when N·M <= this, else gap (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, 3.3 GB at 20 000)", positive=True, integer=True)
+    sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, "
+                             "3.3 GB at 20 000; its LP part, route lp, gave the same DASHF runs where both were measured)", positive=True, integer=True)
+    lp_max_pairs: int = opt(50000, "assoc='auto' uses the LP route when sdr_max_pairs < N·M <= this, else gap (one LP at 20 000 pairs: "
+                            "7-18 s, 0.4 GB)", positive=True, integer=True)
+    lp_tol: float = opt(1e-7, "assoc='lp': optimality tolerance of HiGHS's interior-point method on P1's LP relaxation (its point "
+                        "is only rounded; the bound it reports is the dual function's, valid at any tolerance)", positive=True)
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)

@@ -30,7 +30,6 @@ are re-declared when the association changes).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pyomo.environ as pyo
@@ -125,6 +124,8 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m.delay = pyo.Constraint(m.N, rule=lambda m, n: m.user_delay[n] <= m.T)  # (3j)
     m._eps = eps
     m._assignment = None
+    m._bits = np.asarray(u.bits(sc), dtype=float)
+    m._fixed_bounds = {}
     return m
 
 
@@ -139,64 +140,77 @@ def declare_budgets(m, assignment) -> None:
     m.compute_budget = pyo.Constraint(m.M, rule=lambda m, s: sum(m.Fs[n] for n in users[s]) <= m.F_max_s[s] if users[s] else pyo.Constraint.Skip)
 
 
+def _set(comp, values) -> None:
+    """Set the values of an indexed Var or mutable Param (indexed by user position) from an array."""
+    for n, v in enumerate(values.tolist()):
+        comp[n].set_value(v)
+
+
 def set_association(m, scenario, assignment) -> None:
     """Load the association (and the own-pair data) into the mutable Params and bounds."""
     sc, u = scenario, m.units
     a = np.asarray(assignment)
     if m._assignment is not None and np.array_equal(a, m._assignment):
         return
-    gamma = u.snr_per_watt(sc)
-    work_s = u.server_work(sc)
-    kap = u.kappa_server(sc)
+    n = np.arange(len(a))
     eps = m._eps
     declare_budgets(m, a)
-    for n in m.N:
-        s = int(a[n])
-        m.gamma[n].set_value(float(gamma[n, s]))
-        m.work_s[n].set_value(float(work_s[n, s]))
-        m.kappa_s[n].set_value(float(kap[s]))
-        bmax, pmax, fmax = float(sc.bandwidth_hz[s] / u.hz), float(sc.server_p_max_w[s]), float(sc.server_f_max_flops[s] / u.flops)
-        m.bmax_own[n].set_value(bmax)
-        m.pmax_own[n].set_value(pmax)
-        m.Fmax_own[n].set_value(fmax)
-        m.b[n].setlb(eps * bmax), m.b[n].setub(bmax)  # (3i), and a positive floor
-        m.P[n].setlb(eps * pmax), m.P[n].setub(pmax)
-        m.Fs[n].setlb(eps * fmax), m.Fs[n].setub(fmax)
+    bmax, pmax, fmax = sc.bandwidth_hz[a] / u.hz, sc.server_p_max_w[a].astype(float), sc.server_f_max_flops[a] / u.flops
+    m._gamma = u.snr_per_watt(sc)[n, a]
+    _set(m.gamma, m._gamma)
+    _set(m.work_s, u.server_work(sc)[n, a])
+    _set(m.kappa_s, u.kappa_server(sc)[a])
+    for comp, top in ((m.bmax_own, bmax), (m.pmax_own, pmax), (m.Fmax_own, fmax)):
+        _set(comp, top)
+    # (3i), and a positive floor; the bounds are kept as arrays for set_point
+    m._bounds = {"b": (eps * bmax, bmax), "P": (eps * pmax, pmax), "Fs": (eps * fmax, fmax)}
+    for name, (lo, hi) in m._bounds.items():
+        var = getattr(m, name)
+        for i, (l, h) in enumerate(zip(lo.tolist(), hi.tolist())):
+            var[i].setlb(l)
+            var[i].setub(h)
     m._assignment = a.copy()
 
 
 def set_point(m, scenario, solution, evaluation, y: float) -> None:
-    """Anchor the transform (11) and Ipopt's start at a point; set φ and y."""
+    """Anchor the transform (11) and Ipopt's start at a point; set φ and y (vectorised over the users)."""
     u = m.units
     s, ev = solution, evaluation
-
-    def clip(var, val):
-        lo, hi = var.lb, var.ub
-        return min(max(val, lo), hi)
-
-    for n in m.N:
-        m.phi[n].set_value(float(s.phi[n]))
-        m.b[n].set_value(clip(m.b[n], s.b[n] / u.hz))
-        m.p[n].set_value(clip(m.p[n], s.p[n]))
-        m.P[n].set_value(clip(m.P[n], s.p_server[n]))
-        m.Fu[n].set_value(clip(m.Fu[n], s.f_user[n] / u.flops))
-        m.Fs[n].set_value(clip(m.Fs[n], s.f_server[n] / u.flops))
-        # anchors in model units (values at the clipped start, so the bound is tight there)
-        p0, P0 = pyo.value(m.p[n]), pyo.value(m.P[n])
-        r_up0, r_dn0 = pyo.value(m.rate_up[n]), pyo.value(m.rate_dn[n])
-        m.p_0[n].set_value(p0)
-        m.P_0[n].set_value(P0)
-        up_work, dn_work = float(s.phi[n]), 1.0 - float(s.phi[n])
-        for work, r, link in ((up_work, r_up0, "uplink"), (dn_work, r_dn0, "downlink")):
-            if work > 0 and not (r > 0 and math.isfinite(r)):
-                # log(1 + x) in the model is 0 for x below float64's resolution (the evaluator uses log1p)
-                raise SolveFailed(f"part 2: the {link} rate of user {scenario.user_ids[n]!r} is {r:.3g} in the model "
-                                  "(its SNR is below float64's resolution); this pair cannot be optimised", status="numerics")
+    bounds = dict(m._bounds)
+    for name in ("p", "Fu"):
+        if name not in m._fixed_bounds:
+            var = getattr(m, name)
+            m._fixed_bounds[name] = tuple(np.array([getattr(var[n], k) for n in m.N], dtype=float) for k in ("lb", "ub"))
+        bounds[name] = m._fixed_bounds[name]
+    start = {"b": s.b / u.hz, "p": s.p, "P": s.p_server, "Fu": s.f_user / u.flops, "Fs": s.f_server / u.flops}
+    # the start clipped into the bounds; anchors at the clipped start, so the bound (11) is tight there
+    start = {k: np.minimum(np.maximum(np.asarray(v, dtype=float), bounds[k][0]), bounds[k][1]) for k, v in start.items()}
+    phi = np.asarray(s.phi, dtype=float)
+    _set(m.phi, phi)
+    for name, vals in start.items():
+        _set(getattr(m, name), vals)
+    p0, P0, b0 = start["p"], start["P"], start["b"]
+    # the rates as the model evaluates them (Pyomo's log(1 + x), not log1p: 0 where x is below float64's resolution)
+    r_up0 = physics.rate_as_modelled(b0, m._gamma, p0)
+    r_dn0 = physics.rate_as_modelled(b0, m._gamma, P0)
+    up_work, dn_work = phi, 1.0 - phi
+    bad_up = (up_work > 0) & ~((r_up0 > 0) & np.isfinite(r_up0))
+    bad_dn = (dn_work > 0) & ~((r_dn0 > 0) & np.isfinite(r_dn0))
+    bad = np.flatnonzero(bad_up | bad_dn)
+    if bad.size:  # the first such user (its uplink first)
+        n = int(bad[0])
+        link, r = ("uplink", r_up0[n]) if bad_up[n] else ("downlink", r_dn0[n])
+        raise SolveFailed(f"part 2: the {link} rate of user {scenario.user_ids[n]!r} is {r:.3g} in the model "
+                          "(its SNR is below float64's resolution); this pair cannot be optimised", status="numerics")
+    bits = m._bits
+    with np.errstate(divide="ignore", invalid="ignore"):
         # a term without work has no energy: a neutral anchor (1) instead of 0/0
-        m.rup_0[n].set_value(r_up0 if up_work > 0 else 1.0)
-        m.rdn_0[n].set_value(r_dn0 if dn_work > 0 else 1.0)
-        m.E2_0[n].set_value(p0 * up_work * pyo.value(m.bits[n]) / r_up0 if up_work > 0 else 0.0)
-        m.E4_0[n].set_value(P0 * dn_work * pyo.value(m.bits[n]) / r_dn0 if dn_work > 0 else 0.0)
+        _set(m.p_0, p0)
+        _set(m.P_0, P0)
+        _set(m.rup_0, np.where(up_work > 0, r_up0, 1.0))
+        _set(m.rdn_0, np.where(dn_work > 0, r_dn0, 1.0))
+        _set(m.E2_0, np.where(up_work > 0, p0 * up_work * bits / r_up0, 0.0))
+        _set(m.E4_0, np.where(dn_work > 0, P0 * dn_work * bits / r_dn0, 0.0))
     ref = units_for(scenario, ev)
     ot, ow = scenario.system.weight_time, scenario.system.weight_energy
     m.t_unit.set_value(ref.seconds)

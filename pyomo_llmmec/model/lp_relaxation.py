@@ -1,0 +1,158 @@
+"""The SDR's linear part: the LP relaxation of P1 (6) that ``assoc="lp"`` solves in place of the SDP.
+
+Variables, in this order: x (N·M, pairs in order (n, m)), φ (N), w (N·M, w_nm standing for
+S[x_nm, φ_n] = x_nm φ_n) and T.  The constraints are those of the SDR (``model/sdr.py``, with its
+cuts) without its 3×3 cones:
+
+* (3b): Σ_m x_nm = 1;  (3c): 0 ≤ φ_n ≤ 1;  0 ≤ x_nm ≤ 1, and x_nm ≤ 0 on the pairs P1 leaves out;
+* (3d), (3f), (3h): Σ_n share_nm x_nm ≤ 1 for every server;
+* (3j) per pair, as the paper and the SDR write it: c1_n φ_n + c34_nm x_nm + (c2 − c34)_nm w_nm ≤ T;
+* the RLT (McCormick) inequalities of w = x φ on [0, 1]²: w ≤ x, w ≤ φ, w ≥ φ + x − 1, w ≥ 0;
+* T ≤ T̄ = the largest delay of any usable pair at φ ∈ {0, 1} (P1's optimum has T = the largest delay; a
+  finite bound on every column makes the dual bound below finite).
+
+Objective (6): cT T + Σ A φ + Σ B x + Σ G w.  A sparse LP of 2NM + N + 1 columns and 4NM + N + 3M
+rows, solved by HiGHS's interior-point method without crossover: its point lies inside the optimal
+face, as the SDR's interior-point solution does, so the users tied between servers keep the
+fractional weights the rounding needs.  Measured (docs/DESIGN.md, "Scale"): the SDR's cones did not
+bind on any instance tried (the same optimal value), and DASHF with this LP follows the SDR's path
+(the same SCR to 1e-9 at (50,5) s0, s1 and (200,10) s1).  The optimum is a lower bound on P1's
+minimum; the bound reported is the Lagrangian dual function at HiGHS's dual point
+(:func:`dual_bound`), valid for any duals, so a point at the interior-point tolerance still gives a
+rigorous bound.
+
+Tried and not kept: the tighter form (3j) summed over the servers and Σ_m w_nm = φ_n (the MILP's
+rows; half the rows).  Its optimal face differs from the SDR's, and so does the rounding: DASHF at
+(1000,20) s0 ended at SCR 13.29 with it, against 86.94 with this form and 81.91 with the SDR.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .association import P1Data
+from .sdr import SDRResult
+
+
+def dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) -> float:
+    """The Lagrangian lower bound of min cᵀx s.t. row_lo ≤ Ax ≤ row_hi, col_lo ≤ x ≤ col_hi at row duals y.
+
+    L(y) = Σ_i y_i·(row_lo_i if y_i > 0 else row_hi_i) + Σ_j min_{x_j ∈ [lo_j, hi_j]} (c − Aᵀy)_j x_j, valid for
+    every y once y_i is clipped to the sign its row allows (≥ 0 where row_hi is infinite, ≤ 0 where row_lo is);
+    the column bounds must be finite."""
+    y = np.asarray(y, dtype=float)
+    y = np.where(np.isinf(row_hi), np.maximum(y, 0.0), y)
+    y = np.where(np.isinf(row_lo), np.minimum(y, 0.0), y)
+    rhs = np.where(y > 0, row_lo, np.where(y < 0, row_hi, 0.0))
+    d = c - A.T @ y
+    return float(np.sum(y * np.where(y != 0, rhs, 0.0)) + np.sum(np.where(d > 0, d * col_lo, d * col_hi)))
+
+
+class LPRelaxation:
+    """The LP relaxation of P1 for fixed sizes; ``solve(data)`` fills in the coefficients and solves."""
+
+    def __init__(self, n_users: int, n_servers: int):
+        N, M = n_users, n_servers
+        self.N, self.M = N, M
+        K = N * M
+        pair = np.arange(K)
+        user = np.repeat(np.arange(N), M)  # the user of each pair
+        server = np.tile(np.arange(M), N)  # the server of each pair
+        ix, iphi, iw, iT = 0, K, K + N, 2 * K + N  # column offsets
+        self.n_cols = 2 * K + N + 1
+        self._cols = (ix, iphi, iw, iT)
+        self._user = user
+        # rows: (3b) [0, N); budgets [N, N + 3M); (3j) per pair [N + 3M, N + 3M + K); McCormick, 3K rows
+        r_budget, r_delay, r_mc = N, N + 3 * M, N + 3 * M + K
+        self.n_rows = r_mc + 3 * K
+        one = np.ones(K)
+        # fixed entries: (3b); w − x ≤ 0; w − φ ≤ 0; φ + x − w ≤ 1; −T in every (3j) row
+        self._fixed = (
+            np.concatenate([user, r_mc + pair, r_mc + pair, r_mc + K + pair, r_mc + K + pair,
+                            r_mc + 2 * K + pair, r_mc + 2 * K + pair, r_mc + 2 * K + pair, r_delay + pair]),
+            np.concatenate([ix + pair, iw + pair, ix + pair, iw + pair, iphi + user, iphi + user, ix + pair, iw + pair,
+                            np.full(K, iT)]),
+            np.concatenate([one, one, -one, one, -one, one, one, -one, -one]),
+        )
+        # entries set per solve: the budgets' shares (3K), and (3j)'s c1 (on φ), c34 (on x), c2 − c34 (on w)
+        self._var_rows = np.concatenate([r_budget + s * M + server for s in range(3)] + [r_delay + pair] * 3)
+        self._var_cols = np.concatenate([ix + pair] * 3 + [iphi + user, ix + pair, iw + pair])
+        self.row_lo = np.concatenate([np.ones(N), np.full(3 * M + 4 * K, -np.inf)])
+        self.row_hi = np.concatenate([np.ones(N), np.ones(3 * M), np.zeros(3 * K), np.ones(K)])
+
+    def matrix(self, data: P1Data):
+        """The constraint matrix (CSC) for P1's coefficients ``data``."""
+        from scipy.sparse import coo_array
+
+        shares = np.concatenate([data.masked(n).ravel() for n in ("share_b", "share_p", "share_f")])
+        delay = np.concatenate([data.c1[self._user], data.masked("c34").ravel(), data.masked("c2m34").ravel()])
+        rows = np.concatenate([self._fixed[0], self._var_rows])
+        cols = np.concatenate([self._fixed[1], self._var_cols])
+        vals = np.concatenate([self._fixed[2], shares, delay])
+        A = coo_array((vals, (rows, cols)), shape=(self.n_rows, self.n_cols)).tocsc()
+        A.sum_duplicates()
+        A.sort_indices()
+        return A
+
+    def bounds(self, data: P1Data):
+        """Column bounds (lo, hi): x ≤ usable, φ, w ∈ [0, 1], T ∈ [0, T̄]."""
+        N, K = self.N, self.N * self.M
+        use = data.usable
+        slope = data.c1[:, None] + data.c2 - data.c34  # delay per unit φ; the delay is c34 at φ = 0
+        t_max = float(np.max(np.where(use, np.maximum(data.c34, data.c34 + slope), 0.0)))
+        hi = np.concatenate([use.astype(float).ravel(), np.ones(N), np.ones(K), [max(t_max, 0.0)]])
+        return np.zeros(self.n_cols), hi
+
+    def cost(self, data: P1Data):
+        return np.concatenate([data.masked("B").ravel(), data.A, data.masked("G").ravel(), [data.cT]])
+
+    def solve(self, data: P1Data, time_limit: float | None = None, tol: float = 1e-6) -> SDRResult:
+        """Solve the relaxation with P1's coefficients ``data``; the result in the SDR's form (x̃, φ̃, bound).
+
+        HiGHS's interior-point method without crossover, stopped at the optimality tolerance
+        ``tol`` (``ipm_optimality_tolerance``; its point is only rounded, and the bound is the
+        dual function's, rigorous at any tolerance); if it stops short of optimal, the crossover,
+        then the dual simplex, finish the solve."""
+        import highspy
+
+        N, M, K = self.N, self.M, self.N * self.M
+        ix, iphi, _iw, _iT = self._cols
+        A = self.matrix(data)
+        c = self.cost(data)
+        col_lo, col_hi = self.bounds(data)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_cols, self.n_rows
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, col_lo, col_hi
+        inf = highspy.kHighsInf
+        lp.row_lower_ = np.where(np.isinf(self.row_lo), -inf, self.row_lo)
+        lp.row_upper_ = np.where(np.isinf(self.row_hi), inf, self.row_hi)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+        t0 = time.perf_counter()
+        statuses = []
+        for solver, crossover in (("ipm", "off"), ("ipm", "on"), ("simplex", "off")):
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("solver", solver)
+            h.setOptionValue("run_crossover", crossover)
+            h.setOptionValue("ipm_optimality_tolerance", float(tol))
+            if time_limit is not None:
+                h.setOptionValue("time_limit", max(float(time_limit) - (time.perf_counter() - t0), 1e-3))
+            h.passModel(lp)
+            h.run()
+            status = h.getModelStatus()
+            info = h.getInfo()
+            iters = int(info.ipm_iteration_count + info.simplex_iteration_count)
+            name = "HiGHS " + solver + (" + crossover" if crossover == "on" else "")
+            statuses.append(f"{name}: {h.modelStatusToString(status)}")
+            if status == highspy.HighsModelStatus.kOptimal:
+                sol = h.getSolution()
+                x = np.asarray(sol.col_value)
+                bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, np.asarray(sol.row_dual))
+                return SDRResult("optimal", name, bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N], time.perf_counter() - t0, iters)
+            if status == highspy.HighsModelStatus.kTimeLimit:
+                break
+        return SDRResult("failed: " + "; ".join(statuses), "", float("nan"), np.full((N, M), np.nan), np.full(N, np.nan),
+                         time.perf_counter() - t0, None)
