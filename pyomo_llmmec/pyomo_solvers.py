@@ -203,9 +203,11 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
         if name == "mindtpy":
             return ("ipopt", "highs", "mindtpy")
         if name == "lns":
-            known = set(_method_catalogue()[0]) - {"lns", "global", "mindtpy"}  # others: the method reports the bad option
-            starts = [s.strip() for s in cfg.lns_starts.split(",") if s.strip() in known]
-            return ("ipopt",) + tuple(r for s in starts for r in needs(s))
+            from .methods import LNS_STARTS
+
+            # unknown names: the method reports the bad option; dashf-milp needs what the milp route needs
+            starts = [s.strip() for s in cfg.lns_starts.split(",") if s.strip() in LNS_STARTS]
+            return ("ipopt",) + tuple(r for s in starts for r in (("highs",) if s == "dashf-milp" else needs(s)))
         raise ValueError(f"unknown method {name!r}")
 
     return tuple(dict.fromkeys(needs(method)))

@@ -268,7 +268,7 @@ def markdown_tables() -> str:
         "",
         "Further rows written by the package: `feasible`, `max_violation`, `termination`, `n_users`, `n_servers`, "
         "`iterations`; for DASHF `outer_iterations`, `part1_steps`, `part2_steps` and `assoc` (the P1 route that ran: "
-        "`sdr`, `milp`, `gap` or `gurobi`; `assoc=auto` picks it by size); always `bound` (a proven upper bound on the SCR of every feasible point: method `global`'s own "
+        "`sdr`, `lp`, `milp`, `gap` or `gurobi`; `assoc=auto` picks it by size); always `bound` (a proven upper bound on the SCR of every feasible point: method `global`'s own "
         "or the Lagrangian bound of docs/DESIGN.md, \"Bounds at every size\"; empty when none was computed) and `gap` = "
         "(bound − scr) / scr (empty without a bound); with a bound also `bound_method` (`lagrangian` or the method "
         "that proved it) and `bound_seconds` (the Lagrangian bound's time, not counted in `wall_s`).",

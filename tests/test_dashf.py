@@ -10,7 +10,7 @@ import pyomo_llmmec as lm
 from pyomo_llmmec import solvers
 from pyomo_llmmec.cli import main
 
-ASSOCS = ["milp", "sdr", "gap", "gurobi"]
+ASSOCS = ["milp", "sdr", "lp", "gap", "gurobi"]
 
 
 def check_trace(sol, start_scr):
@@ -43,7 +43,7 @@ def test_dashf_feasible_monotone_and_recomputed(paper_default, assoc):
     check_trace(sol, start.scr)
     p1 = sol.history[sol.history["step"] == "part1"]
     assert len(p1) >= sol.info["outer_iterations"]
-    if assoc == "sdr":  # the SDR's lower bound and the rounded objective are recorded; LB <= rounded
+    if assoc in ("sdr", "lp"):  # the relaxation's lower bound and the rounded objective are recorded; LB <= rounded
         rows = p1[p1["bound"].notna() & p1["rounded"].notna()]
         assert len(rows) and np.all(rows["bound"] <= rows["rounded"] + 1e-7 * np.abs(rows["rounded"]).clip(1))
 
@@ -230,7 +230,8 @@ def test_p1_by_delay_level_reaches_the_exact_milp(n, m, seed):
 @pytest.mark.parametrize("n,m,seed", [(10, 2, 0), (20, 3, 1)])
 def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
     """assoc='lp': the LP relaxation (the SDR's linear part) is a lower bound on P1 no tighter than the SDR with its
-    cuts, and the rounded proposal lies between the exact MILP's bound and the incumbent's association."""
+    cuts (and here, where the cones do not bind, equal to it), and the rounded proposal is not below the exact
+    MILP's bound; DASHF on the route is feasible and above its start."""
     from pyomo_llmmec.methods.blocks import LPAssociation, MILPAssociation, SDRAssociation
     from pyomo_llmmec.methods.options import SolveOptions
 
@@ -242,6 +243,7 @@ def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
     exact = MILPAssociation(sc, units, o, phi.timer, phi).propose(data, s0.assignment)
     assert math.isfinite(lp.bound)
     assert lp.bound <= sdr.bound + 1e-6 * abs(sdr.bound)
+    assert lp.bound >= sdr.bound - 1e-5 * abs(sdr.bound)  # the cones do not bind here: the same value (a loose bound fails)
     assert lp.bound <= exact.objective + 1e-6 * abs(exact.objective)
     assert lp.objective >= exact.bound - 1e-6 * abs(exact.bound)
     T = np.max(data.delay(lp.assignment, lp.phi))
@@ -249,6 +251,22 @@ def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
     sol = lm.solve(sc, "dashf", assoc="lp")
     assert sol.feasible and sol.scr >= lm.evaluate(sc, lm.initial_point(sc)).scr
     assert sol.info["assoc"] == "lp" and sol.info["times"]["LP (relaxation of P1)"] > 0
+
+
+def test_lp_relaxation_at_its_time_limit_gives_no_bound():
+    """A time limit inside the LP: the point so far (if HiGHS has one) is returned for rounding, never as a bound."""
+    from pyomo_llmmec.model.lp_relaxation import LPRelaxation
+
+    sc = lm.generate_scenario(50, 5, seed=0)
+    _s0, _units, data, _phi = _p1_at_start(sc)
+    res = LPRelaxation(50, 5).solve(data, time_limit=1e-6)
+    assert math.isnan(res.lower_bound)
+    if res.status.startswith("time limit"):
+        assert res.solver and np.all(np.isfinite(res.x_frac))
+    else:
+        assert res.status.startswith("failed") and "Time limit" in res.status and not res.solver
+    full = LPRelaxation(50, 5).solve(data)
+    assert full.status == "optimal" and math.isfinite(full.lower_bound)
 
 
 def test_level_costs_are_the_best_phi_per_pair(paper_default):

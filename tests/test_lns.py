@@ -59,6 +59,10 @@ def test_lns_is_deterministic_per_seed(toy):
 def test_lns_honours_the_time_limit(paper_default):
     sol = lm.solve(paper_default, "lns", time_limit=8.0, lns_starts="gucaa")
     _check(paper_default, sol)
+    # cheap steps first: the start's joint polish is recorded before anything else is tried
+    steps = sol.history["step"].dropna().tolist()
+    assert "start: gucaa (polished)" in steps
+    assert steps.index("start: gucaa (polished)") < min((i for i, s in enumerate(steps) if s == "start: gucaa"), default=len(steps))
     assert sol.status in ("time_limit", "local_optimum")
     if sol.status == "time_limit":
         assert any("time limit" in w for w in sol.info["warnings"])
@@ -153,3 +157,17 @@ def test_quick_descent_moves_users_off_a_crowded_server():
     assert steps and all(s.endswith("(quick)") for s in steps)
     acc = h[h["accepted"] == True]["scr"].to_numpy()  # noqa: E712
     assert np.all(np.diff(acc) > 0)
+
+
+def test_exact_dashf_start_only_on_small_networks(toy):
+    """lns_starts 'dashf-milp' (DASHF with the exact P1 route) starts the search where N·M <= lns_milp_start_max_pairs,
+    and is skipped, with a history row saying so, above it."""
+    opts = dict(lns_starts="dashf-milp,gucaa", time_limit=6.0)
+    ran = lm.solve(toy, "lns", **opts)
+    skipped = lm.solve(toy, "lns", lns_milp_start_max_pairs=toy.n_users * toy.n_servers - 1, **opts)
+    for sol in (ran, skipped):
+        _check(toy, sol)
+    rows = lambda sol: sol.history[sol.history["step"] == "start method: dashf-milp"]["status"].tolist()  # noqa: E731
+    assert rows(ran) and not str(rows(ran)[0]).startswith("skipped")
+    assert rows(skipped) and str(rows(skipped)[0]).startswith("skipped")
+    assert ran.evaluation.scr >= lm.solve(toy, "dashf", assoc="milp").evaluation.scr * (1 - 1e-9)

@@ -170,22 +170,32 @@ def _lns(sc, o: SolveOptions) -> Solution:
     from .lns import LNS
 
     names = [s.strip() for s in o.lns_starts.split(",") if s.strip()]
-    bad = [s for s in names if s not in METHODS or s in ("lns", "global", "mindtpy")]
+    bad = [s for s in names if s not in LNS_STARTS]
     if bad or not names:
-        raise SolveFailed(f"option lns_starts={o.lns_starts!r}: choose from dashf, aauco, gucaa, rucaa, gucro, initial", status="bad_option")
+        raise SolveFailed(f"option lns_starts={o.lns_starts!r}: choose from {', '.join(LNS_STARTS)}", status="bad_option")
     search = LNS(sc, o, print if o.verbose else None)
     starts = []
     for name in names:
         remaining = search.deadline - time.perf_counter()
         if remaining <= 0:
             break
-        s = METHODS[name](sc, o.replace(time_limit=remaining, verbose=False, progress=False))  # lns has its own line
+        method, extra = LNS_STARTS[name]
+        if name == "dashf-milp" and sc.n_users * sc.n_servers > o.lns_milp_start_max_pairs:
+            search.hist.add(iteration=0, step=f"start method: {name}", status="skipped (N·M > lns_milp_start_max_pairs)",
+                            seconds=time.perf_counter() - search.t0)
+            continue
+        # lns has its own progress line
+        s = METHODS[method](sc, o.replace(time_limit=remaining, verbose=False, progress=False, **extra))
         starts.append((name, s))
         search.hist.add(iteration=0, step=f"start method: {name}", status=s.status, seconds=time.perf_counter() - search.t0)
     return search.run(starts)
 
 
 METHOD_NAMES = ("dashf", "lns", "rucaa", "gucaa", "aauco", "gucro", "global", "mindtpy", "initial")
+
+#: the start points lns accepts (``lns_starts``): name -> (method, its options)
+LNS_STARTS = {"dashf": ("dashf", {}), "dashf-milp": ("dashf", {"assoc": "milp"}), "aauco": ("aauco", {}),
+              "gucaa": ("gucaa", {}), "rucaa": ("rucaa", {}), "gucro": ("gucro", {}), "initial": ("initial", {})}
 
 
 def solve(scenario, method: str = "dashf", **options) -> Solution:

@@ -391,8 +391,9 @@ class LPAssociation(SDRAssociation):
     without its 3×3 cones, solved by HiGHS's interior-point method; where the cones do
     not bind (every instance measured) it has the SDR's optimal value and its interior
     point rounds as the SDR's does.  Rounding, the Hungarian step on k_m + 1 slots and
-    the φ LP are the SDR route's.  At 1000 users × 20 servers one solve takes ~2 s and
-    ~0.4 GB, against the SDP's 15–38 s and 3.3 GB.
+    the φ LP are the SDR route's.  At 1000 users × 20 servers one solve takes 7–18 s and
+    the run 0.4 GB, against the SDP's 15–38 s per solve and 3.3 GB.  At its time limit
+    (``p1_time_limit``) the LP's point so far is rounded, with no bound.
     """
 
     name = "lp"

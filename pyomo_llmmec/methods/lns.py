@@ -12,8 +12,9 @@ each level (Ipopt, two starts: warm and equal split), keeps the best level,
 and refines it with the joint NLP in which T is free.  φ is optimised jointly
 with the resources (the exact energies, no quadratic transform).
 
-**The search over associations** (:class:`LNS`).  Start points: DASHF, the
-equal split of the greedy association and AAUCO's point.  Cheap steps come
+**The search over associations** (:class:`LNS`).  Start points: DASHF (and on
+small networks DASHF with the exact P1 route), the equal split of the greedy
+association and AAUCO's point.  Cheap steps come
 first, so that a short time limit still gains: each start through the joint
 polish only, then a *quick descent* (moves and swaps taken as scored, no full
 step); then each start through the full resource step, and the search below.  Neighbourhoods: *move* one user to another server and *swap*

@@ -46,7 +46,8 @@ class SolveOptions:
     time_limit: float = opt(math.inf, "wall-clock limit of the whole solve in seconds, start points and warm starts included "
                             "(checked between block solves; inf: none)", positive=True,
                             method_defaults={"global": 600.0, "mindtpy": 600.0})
-    p1_time_limit: float = opt(60.0, "time limit of one exact P1 solve (MILP/MIQCP) in seconds", positive=True)
+    p1_time_limit: float = opt(60.0, "time limit of one P1 solve in seconds (exact MILP/MIQCP, the LP route's LP, the gap route's "
+                               "levels together)", positive=True)
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     gap_levels: str = opt("0.85,1,1.2", "assoc='gap': the delay levels at which P1 is solved as a generalized assignment problem, as "
                           "multiples of the incumbent's delay (comma-separated)")
@@ -54,7 +55,7 @@ class SolveOptions:
                              "proposal is judged by the evaluator)", nonneg=True)
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
     sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, "
-                             "3.3 GB at 20 000; its LP part, route lp, gave the same DASHF runs where both were measured)", positive=True, integer=True)
+                             "3.3 GB at 20 000; its LP part, route lp, gave the same or slightly better DASHF runs where both were measured)", positive=True, integer=True)
     lp_max_pairs: int = opt(50000, "assoc='auto' uses the LP route when sdr_max_pairs < N·M <= this, else gap (one LP at 20 000 pairs: "
                             "7-18 s, 0.4 GB)", positive=True, integer=True)
     lp_tol: float = opt(1e-7, "assoc='lp': optimality tolerance of HiGHS's interior-point method on P1's LP relaxation (its point "
@@ -89,7 +90,10 @@ class SolveOptions:
     warm_start_method: str = opt("dashf", "method 'global': the method of its warm start: 'dashf', or 'lns' (a better incumbent "
                                  "prunes more associations; lns gets at most half the time limit)", choices=("dashf", "lns"))
     # lns (issue 12)
-    lns_starts: str = opt("dashf,gucaa,aauco", "method 'lns': the methods whose points start the search (comma-separated)")
+    lns_starts: str = opt("dashf,dashf-milp,gucaa,aauco", "method 'lns': the methods whose points start the search (comma-separated; "
+                          "'dashf-milp' is DASHF with the exact P1 route, run only where N·M <= lns_milp_start_max_pairs)")
+    lns_milp_start_max_pairs: int = opt(100, "method 'lns': the start 'dashf-milp' runs only up to this N·M (its exact P1 MILPs "
+                                        "take seconds at 20 pairs, minutes at 2000)", nonneg=True, integer=True)
     lns_levels: int = opt(9, "method 'lns': delay levels T scanned per Dinkelbach step of the resource search", positive=True, integer=True)
     lns_cold_always: bool = opt(False, "method 'lns': solve each server NLP from the cold starts too, not only where the warm start fails")
     lns_ipopt_max_iter: int = opt(300, "method 'lns': Ipopt's iteration limit per NLP (its NLPs converge in tens of iterations; a solve that runs on is a start that failed)", positive=True, integer=True)

@@ -114,7 +114,8 @@ class LPRelaxation:
         HiGHS's interior-point method without crossover, stopped at the optimality tolerance
         ``tol`` (``ipm_optimality_tolerance``; its point is only rounded, and the bound is the
         dual function's, rigorous at any tolerance); if it stops short of optimal, the crossover,
-        then the dual simplex, finish the solve."""
+        then the dual simplex, finish the solve.  At the time limit the point reached so far is
+        returned (status ``time limit ...``, no bound) when HiGHS has one; else the status says failed."""
         import highspy
 
         N, M, K = self.N, self.M, self.N * self.M
@@ -153,6 +154,11 @@ class LPRelaxation:
                 bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, np.asarray(sol.row_dual))
                 return SDRResult("optimal", name, bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N], time.perf_counter() - t0, iters)
             if status == highspy.HighsModelStatus.kTimeLimit:
+                sol = h.getSolution()
+                if sol.value_valid:  # the point so far: rounded like an optimum, its value not used as a bound
+                    x = np.asarray(sol.col_value)
+                    return SDRResult(f"time limit ({name}; objective {info.objective_function_value:.6g})", name, float("nan"),
+                                     x[ix:ix + K].reshape(N, M), x[iphi:iphi + N], time.perf_counter() - t0, iters)
                 break
         return SDRResult("failed: " + "; ".join(statuses), "", float("nan"), np.full((N, M), np.nan), np.full(N, np.nan),
                          time.perf_counter() - t0, None)
