@@ -568,11 +568,18 @@ class LNS:
                 if improved:
                     continue
                 # a local optimum of both neighbourhoods: the full resource step once more, and go on if it gained
-                full = self.rs.optimise(inc)
-                if full.scr <= inc.scr * (1 + 1e-7):
+                full = self._gain(inc, self.rs.optimise, "resource step")
+                if full is None:
                     return inc
                 inc = full
-                self._offer(inc, "resource step")
+
+    def _gain(self, inc: Incumbent, step, label: str) -> Incumbent | None:
+        """``step(inc)`` if it raised the SCR (offered as ``label``), else None."""
+        new = step(inc)
+        if new.scr <= inc.scr * (1 + 1e-7):
+            return None
+        self._offer(new, label)
+        return new
 
     def quick_descent(self, inc: Incumbent) -> Incumbent:
         """First-improvement descent over moves and swaps with the cheap resource step only.
@@ -596,11 +603,10 @@ class LNS:
                     break
             if improved:
                 continue
-            polished = self.rs.polish(inc)
-            if polished.scr <= inc.scr * (1 + 1e-7):
+            polished = self._gain(inc, self.rs.polish, "polish (quick)")
+            if polished is None:
                 return inc
             inc = polished
-            self._offer(inc, "polish (quick)")
 
     def perturb(self, inc: Incumbent) -> Incumbent:
         """Destroy and repair: ``lns_destroy`` users (at least 2, at most N) to random other servers."""
