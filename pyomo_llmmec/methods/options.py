@@ -56,8 +56,8 @@ class SolveOptions:
     sdr_cuts: bool = opt(True, "add the valid RLT inequalities to the SDR (False: the paper's relaxation as printed)")
     sdr_max_pairs: int = opt(2000, "assoc='auto' uses the SDR when N·M <= this (the SDR's memory grows with N·M: 0.25 GB at 2000 pairs, "
                              "3.3 GB at 20 000; its LP part, route lp, gave the same or slightly better DASHF runs where both were measured)", positive=True, integer=True)
-    lp_max_pairs: int = opt(50000, "assoc='auto' uses the LP route when sdr_max_pairs < N·M <= this, else gap (one LP at 20 000 pairs: "
-                            "7-18 s, 0.4 GB)", positive=True, integer=True)
+    lp_max_pairs: int = opt(20000, "assoc='auto' uses the LP route when sdr_max_pairs < N·M <= this, else gap (one LP at 20 000 pairs: "
+                            "7-18 s, 0.4 GB; at 150 000 the first did not finish in 60 s)", positive=True, integer=True)
     lp_tol: float = opt(1e-7, "assoc='lp': optimality tolerance of HiGHS's interior-point method on P1's LP relaxation (its point "
                         "is only rounded; the bound it reports is the dual function's, valid at any tolerance)", positive=True)
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
