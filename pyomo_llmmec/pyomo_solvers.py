@@ -178,14 +178,15 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
 
     cfg = options if isinstance(options, ConfigDict) else solver_config(method)(dict(options or {}))
 
-    def assoc_needs():
-        assoc = cfg.assoc
-        if assoc == "auto":  # as blocks.choose_assoc: only the SDR needs an SDP solver
-            big = scenario is not None and scenario.n_users * scenario.n_servers > cfg.sdr_max_pairs
-            assoc = "lp" if big else "sdr"
+    def assoc_needs(assoc=None):
+        from .methods.blocks import choose_assoc
+
+        assoc = assoc or cfg.assoc
+        if assoc == "auto":  # without a scenario: as for a small one (the SDR, the route that needs most)
+            assoc = choose_assoc(assoc, scenario, cfg) if scenario is not None else "sdr"
         return {"sdr": ("highs", "sdp"), "milp": ("highs",), "lp": ("highs",), "gap": ("highs",), "gurobi": ("highs", "gurobi")}[assoc]
 
-    def needs(name, seen=()):
+    def needs(name, seen=(), assoc=None):
         if name in ("initial", "rucaa", "gucaa"):
             return ()
         if name == "gucro":
@@ -193,7 +194,7 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
         if name == "aauco":
             return assoc_needs()
         if name == "dashf":
-            return ("ipopt",) + assoc_needs()
+            return ("ipopt",) + assoc_needs(assoc)
         if name == "global":
             from . import solvers
 
@@ -205,9 +206,9 @@ def requirements(method: str, options=None, scenario=None) -> tuple[str, ...]:
         if name == "lns":
             from .methods import LNS_STARTS
 
-            # unknown names: the method reports the bad option; dashf-milp needs what the milp route needs
-            starts = [s.strip() for s in cfg.lns_starts.split(",") if s.strip() in LNS_STARTS]
-            return ("ipopt",) + tuple(r for s in starts for r in (("highs",) if s == "dashf-milp" else needs(s)))
+            # unknown names: the method reports the bad option
+            starts = [LNS_STARTS[s.strip()] for s in cfg.lns_starts.split(",") if s.strip() in LNS_STARTS]
+            return ("ipopt",) + tuple(r for method, extra in starts for r in needs(method, assoc=extra.get("assoc")))
         raise ValueError(f"unknown method {name!r}")
 
     return tuple(dict.fromkeys(needs(method)))

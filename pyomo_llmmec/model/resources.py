@@ -30,7 +30,6 @@ are re-declared when the association changes).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyomo.environ as pyo
 
@@ -125,7 +124,8 @@ def build_part2(scenario, units: Units, eps: float) -> pyo.ConcreteModel:
     m._eps = eps
     m._assignment = None
     m._bits = np.asarray(u.bits(sc), dtype=float)
-    m._fixed_bounds = {}
+    pu, fu = np.asarray(p_max_u, dtype=float), np.asarray(F_max_u, dtype=float)
+    m._fixed_bounds = {"p": (eps * pu, pu), "Fu": (eps * fu, fu)}  # the bounds of p and Fu above, for set_point
     return m
 
 
@@ -176,12 +176,7 @@ def set_point(m, scenario, solution, evaluation, y: float) -> None:
     """Anchor the transform (11) and Ipopt's start at a point; set φ and y (vectorised over the users)."""
     u = m.units
     s, ev = solution, evaluation
-    bounds = dict(m._bounds)
-    for name in ("p", "Fu"):
-        if name not in m._fixed_bounds:
-            var = getattr(m, name)
-            m._fixed_bounds[name] = tuple(np.array([getattr(var[n], k) for n in m.N], dtype=float) for k in ("lb", "ub"))
-        bounds[name] = m._fixed_bounds[name]
+    bounds = {**m._fixed_bounds, **m._bounds}
     start = {"b": s.b / u.hz, "p": s.p, "P": s.p_server, "Fu": s.f_user / u.flops, "Fs": s.f_server / u.flops}
     # the start clipped into the bounds; anchors at the clipped start, so the bound (11) is tight there
     start = {k: np.minimum(np.maximum(np.asarray(v, dtype=float), bounds[k][0]), bounds[k][1]) for k, v in start.items()}
