@@ -6,6 +6,7 @@
     python benchmarks/global_gap.py --sizes 3x2,4x2 --time-limit 600 --rerun-proven  # re-check the proofs with the current code
     python benchmarks/global_gap.py --sizes 4x2 --redo-seeds 2,3  # these instances again, whatever their rows say
     python benchmarks/global_gap.py --sizes 6x2 --redo-seeds 2,7,8,9 --warm-start lns  # global warm-started from lns
+    python benchmarks/global_gap.py --sizes 6x2 --redo-seeds 7 --warm-start lns --solver scip -o /tmp/g.csv  # SCIP alone
 
 Per instance (generate_scenario(N, M, seed), seeds 0..K-1): DASHF with each
 association variant (sdr, milp, gurobi), then method 'global' (warm-started
@@ -27,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, load_rows, replace_row  # noqa: E402
 
 COLUMNS = ["n", "m", "seed", "time_limit", "dashf_sdr", "dashf_milp", "dashf_gurobi", "global_scr", "bound", "gap", "status",
-           "global_wall_s", "gurobi_solves", "associations", "screened_open", "unresolved", "warm_start", "error"]
+           "global_wall_s", "gurobi_solves", "associations", "screened_open", "unresolved", "warm_start", "solver", "scip_solves", "error"]
 
 
-def run_instance(n, m, seed, limit, warm_start="dashf"):
+def run_instance(n, m, seed, limit, warm_start="dashf", solver="auto", sol_dir=RESULTS / "global_solutions"):
     import pyomo_llmmec as lm
 
     sc = lm.generate_scenario(n, m, seed=seed)
@@ -42,14 +43,14 @@ def run_instance(n, m, seed, limit, warm_start="dashf"):
             row[f"dashf_{assoc}"] = float("nan")
             row["error"] = f"dashf[{assoc}]: {exc}"
     t0 = time.perf_counter()
-    g = lm.solve(sc, method="global", time_limit=limit, warm_start_method=warm_start)
-    sol_dir = RESULTS / "global_solutions"
+    g = lm.solve(sc, method="global", time_limit=limit, warm_start_method=warm_start, solver=solver)
     sol_dir.mkdir(parents=True, exist_ok=True)
     lm.write_solution(g, sol_dir / f"global_{n}x{m}_s{seed}.xlsx", sc)  # the best point, for inspection
     info = g.info
     row.update(global_scr=g.evaluation.scr, bound=info["bound"], gap=info["gap"], status=g.status,
                global_wall_s=time.perf_counter() - t0, gurobi_solves=info["solves"], associations=info["associations"],
-               screened_open=info.get("screened_open", ""), unresolved=info["unresolved"], warm_start=warm_start)
+               screened_open=info.get("screened_open", ""), unresolved=info["unresolved"], warm_start=warm_start,
+               solver=solver, scip_solves=info.get("scip_solves", ""))
     return row
 
 
@@ -87,6 +88,8 @@ def main(argv=None):
                     help="comma-separated seeds of the given sizes to rerun whatever their rows say, in this order")
     ap.add_argument("--warm-start", choices=("dashf", "lns"), default="dashf",
                     help="global's warm start (lns: at most half the time limit, counted in global's wall time)")
+    ap.add_argument("--solver", choices=("auto", "gurobi", "scip"), default="auto",
+                    help="global's solver (auto: Gurobi where a model fits its licence, else SCIP)")
     ap.add_argument("-o", default=str(RESULTS / "global_gap.csv"))
     a = ap.parse_args(argv)
     out = Path(a.o)
@@ -111,7 +114,7 @@ def main(argv=None):
             if (n, m, seed) in done:
                 continue
             try:
-                row = run_instance(n, m, seed, a.time_limit, a.warm_start)
+                row = run_instance(n, m, seed, a.time_limit, a.warm_start, a.solver, out.parent / "global_solutions")
             except Exception as exc:  # noqa: BLE001
                 row = {"n": n, "m": m, "seed": seed, "time_limit": a.time_limit, "error": f"{type(exc).__name__}: {exc}"}
             replace_row(out, row, COLUMNS, key=("n", "m", "seed"))

@@ -71,6 +71,7 @@ class BoundResult:
     #: in units of the Dinkelbach objective at y = bound (a server whose price is 0 has budget to spare in the relaxation)
     prices: np.ndarray | None = None
     delay_weights: np.ndarray | None = None  #: the weights π (N,) of the users' delays (Σ π = 1)
+    slopes: np.ndarray | None = None  #: the tangent slopes σ (2, N, M) of the score that certified the bound
 
     def gap(self, scr: float) -> float:
         """(bound − scr) / scr: how far ``scr`` can be from the optimum at most."""
@@ -455,7 +456,48 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
             best, at = other, at_other
     lam, pi = unpack(at[0])
     return BoundResult(bound=best * (1 + _SAFETY), seconds=time.perf_counter() - t0, evaluations=lb.evaluations,
-                       status=status, trace=trace, prices=lam, delay_weights=pi)
+                       status=status, trace=trace, prices=lam, delay_weights=pi, slopes=at[1])
 
 
-__all__ = ["BoundResult", "LagrangianBound", "scr_upper_bound"]
+def association_bounds(scenario, assignments, result: BoundResult, y_floor: float, *, grid: int = 64) -> np.ndarray:
+    """A proven upper bound on the SCR of every feasible point of each association in ``assignments`` (A, N).
+
+    With the association fixed to a, the relaxation of :func:`scr_upper_bound` keeps user n on server
+    a_n instead of its best server: L_a(y) = Σ_m λ·budget_m + Σ_n h_{n,a_n}(y) ≥ V_a(y), the
+    Dinkelbach objective of (3) restricted to a.  Any multipliers are valid for every association;
+    the ones that certified ``result`` are used, and at ``y_floor`` also the slopes σ optimised
+    there.  L_a(y) ≤ 0 proves that no point of a has SCR above y.  One evaluation of the pair values
+    h at a given y serves all associations (a sum of N gathered entries each), so the bounds are
+    found on a geometric grid of ``grid`` values of y from ``result.bound`` down to ``y_floor``
+    (typically the target of a global search): each association's bound is the smallest value that
+    certifies it (× (1 + 1e-9), as the whole bound; ``y_floor`` itself is tested at
+    ``y_floor`` / (1 + 1e-9)), ``result.bound`` where none below does.  An association whose bound is
+    ``y_floor`` has no point better than it.  Used by method ``global`` to settle
+    associations without a MINLP solve (docs/DESIGN.md, "Bounds at every size")."""
+    a = np.asarray(assignments, dtype=int)
+    if result.prices is None or result.delay_weights is None or result.slopes is None:
+        raise ValueError("association_bounds needs the multipliers of a bound (a BoundResult from scr_upper_bound)")
+    lb = LagrangianBound(scenario)
+    lam, pi = result.prices, result.delay_weights
+    const = float(np.sum(lam * np.stack([lb.bm, lb.pm, lb.fm])))
+    users = np.arange(a.shape[1])[None, :]
+    top = result.bound / (1 + _SAFETY)  # the certified y itself
+    floor = min(max(float(y_floor), top * 1e-12), top)
+    out = np.full(len(a), float(result.bound))
+
+    def certified(y, sigma):  # which associations L_a(y) ≤ 0 certifies
+        _, parts = lb.value(float(y), lam, pi, sigma)
+        return const + parts["h"][users, a].sum(axis=1) <= 0
+
+    for y in np.geomspace(top, floor, grid):  # downwards: L_a is non-increasing in y at fixed multipliers
+        ok = certified(y, result.slopes)
+        out = np.where(ok, np.minimum(out, y * (1 + _SAFETY)), out)
+        if not ok.any():
+            break
+    # the floor itself, with slopes fitted to it: certified at floor / (1 + 1e-9), so that the bound reported is the floor
+    y = floor / (1 + _SAFETY)
+    ok = certified(y, lb.sigma_opt(y, lam, pi))
+    return np.where(ok, np.minimum(out, floor), out)
+
+
+__all__ = ["BoundResult", "LagrangianBound", "association_bounds", "scr_upper_bound"]

@@ -15,7 +15,7 @@ import pytest
 
 import pyomo_llmmec as lm
 from conftest import DATA, random_feasible_solution
-from pyomo_llmmec.bounds import _device_cost, _link, _server_compute, scr_upper_bound
+from pyomo_llmmec.bounds import _device_cost, _link, _server_compute, association_bounds, scr_upper_bound
 from pyomo_llmmec.cli import main
 from pyomo_llmmec.compare import compare, format_table
 from reference import fastest
@@ -111,6 +111,45 @@ def test_bound_against_the_proven_optimum(ref):
     res = scr_upper_bound(ref.scenario(), ref.best)
     assert res.bound >= ref.best
     assert res.bound <= 1.45 * ref.best, f"the bound loosened: {res.bound / ref.best:.3f} × the optimum"
+
+
+@pytest.mark.parametrize("ref", fastest(2), ids=lambda r: r.id)
+def test_association_bounds_are_above_each_associations_best_point(ref):
+    """Every association of a small reference network, optimised by lns's resource step (the best point of that
+    association known), lies below its own Lagrangian bound; associations certified at the floor (the optimum) are
+    settled, and the optimum's association is not among them."""
+    import itertools
+    import time
+
+    from pyomo_llmmec.methods.blocks import PhaseTimer
+    from pyomo_llmmec.methods.lns import Incumbent, ResourceSearch
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    sc = ref.scenario()
+    res = scr_upper_bound(sc, ref.best)
+    assocs = np.array(list(itertools.product(range(sc.n_servers), repeat=sc.n_users)))
+    floor = ref.best * (1 + 1e-4)
+    bounds = association_bounds(sc, assocs, res, floor)
+    assert bounds.shape == (len(assocs),) and np.all(bounds <= res.bound)
+    rs = ResourceSearch(sc, SolveOptions(lns_levels=4), PhaseTimer(), time.perf_counter() + 600)
+    best = []
+    for a, bound in zip(assocs, bounds):
+        start = lm.equal_split(sc, a, phi=np.full(sc.n_users, 0.5))
+        ev = lm.evaluate(sc, start, attach=False)
+        if not ev.feasible:
+            best.append(-math.inf)
+            continue
+        point = rs.optimise(Incumbent(start, ev))
+        best.append(point.scr)
+        assert point.scr <= bound, f"association {a}: a point at SCR {point.scr:.8g} above its bound {bound:.8g}"
+    settled = bounds <= floor
+    assert settled.any() and not settled.all()  # the test exercises both outcomes
+    assert max(best) >= 0.999 * ref.best and not settled[int(np.argmax(best))]
+
+
+def test_association_bounds_need_the_multipliers(toy):
+    with pytest.raises(ValueError, match="multipliers"):
+        association_bounds(toy, np.zeros((1, toy.n_users), dtype=int), lm.bounds.BoundResult(1.0, 0.0, 0, "ok"), 0.5)
 
 
 def test_bound_is_deterministic(toy):

@@ -659,6 +659,7 @@ def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) ->
         gs.offer(cand, "equal split")
         scores.append(best)
     order = np.argsort(scores)[::-1]
+    lagrangian = _lagrangian_bounds(gs, info, np.array(assocs))  # association -> proven SCR bound (no MINLP solve)
     open_bounds = {}  # association -> an upper bound on its SCR
     line = _live_line(o, n_assoc)
 
@@ -674,15 +675,22 @@ def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) ->
     screen_limit = max(1.0, min(30.0, limit / (4 * len(assocs))))
     try:
         for i, k in enumerate(order):
-            if gs.time_left() <= 0:
-                open_bounds[k] = math.inf
-                continue
-            proved, U = screen(gs, assocs[k], screen_limit)
-            if proved:
+            if lagrangian[k] <= gs.y_target:  # no point of this association beats the target: settled without a solver
                 info["proved"] += 1
+                info["lagrangian_settled"] += 1
+            elif gs.time_left() <= 0:
+                open_bounds[k] = lagrangian[k]
             else:
-                open_bounds[k] = gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u)
+                proved, U = screen(gs, assocs[k], screen_limit)
+                if proved:
+                    info["proved"] += 1
+                else:
+                    open_bounds[k] = min(lagrangian[k], gs.y_target + max(U, 0.0) * gs.u.objective / _cost_lb(sc, assocs[k], gs.u))
             show(i + 1)
+        for k in [k for k in open_bounds if lagrangian[k] <= gs.y_target]:  # the target may have moved up meanwhile
+            del open_bounds[k]
+            info["proved"] += 1
+            info["lagrangian_settled"] += 1
         info["screened_open"] = len(open_bounds)
         _decompose_open(gs, info, assocs, open_bounds, lambda: show(n_assoc))
     finally:
@@ -691,6 +699,50 @@ def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) ->
     bound = max([gs.y_target, *open_bounds.values()])
     info["unresolved"] = len(open_bounds)
     return _finish(gs, info, bound, t0)
+
+
+#: the share of global's remaining time its Lagrangian bound may take (at least 1 s, at most ``bound_time_limit``): on the
+#: references, 1–2 s of it settled as many associations as 30 s did on (4,2) and (6,2) (docs/DESIGN.md)
+LAGRANGIAN_SHARE = 0.02
+
+
+def _lagrangian(gs: GlobalSearch, info):
+    """The Lagrangian SCR bound of the whole network at the incumbent (:func:`~pyomo_llmmec.methods.scr_bound`, at most
+    ``min(bound_time_limit, max(1 s, 2 % of the time left))``), recorded as a proven bound of the run; its
+    :class:`~pyomo_llmmec.bounds.BoundResult`, or None when it is off (``global_lagrangian=False``), there is no
+    incumbent yet, or the relaxation fails numerically (a warning in ``info``)."""
+    from . import scr_bound
+
+    info["lagrangian_settled"] = 0
+    if not gs.o.global_lagrangian or gs.best is None:
+        return None
+    t = time.perf_counter()
+    bound, res, warning = scr_bound(gs.sc, gs.y, min(gs.o.bound_time_limit, max(LAGRANGIAN_SHARE * gs.time_left(), 1.0)))
+    info["lagrangian_seconds"] = time.perf_counter() - t
+    if bound is None:
+        info.setdefault("warnings", []).append(warning)
+        gs.say(f"[global] {warning}")
+        return None
+    gs.record_bound(bound)
+    gs.say(f"[global] Lagrangian SCR bound {bound:.8g} in {info['lagrangian_seconds']:.1f} s")
+    return res
+
+
+def _lagrangian_bounds(gs: GlobalSearch, info, assocs: np.ndarray) -> np.ndarray:
+    """A proven SCR bound per association (:func:`~pyomo_llmmec.bounds.association_bounds`) with the multipliers of
+    :func:`_lagrangian`.  An association whose bound is at most the target y_t is settled without a MINLP solve; the
+    others keep theirs as the bound of last resort (an association the time limit left unscreened is bounded by it
+    instead of +inf).  Without the relaxation every association gets +inf."""
+    from ..bounds import association_bounds
+
+    res = _lagrangian(gs, info)
+    if res is None:
+        return np.full(len(assocs), math.inf)
+    t = time.perf_counter()
+    out = association_bounds(gs.sc, assocs, res, gs.y_target)
+    info["lagrangian_seconds"] += time.perf_counter() - t
+    gs.say(f"[global] {int(np.sum(out <= gs.y_target))} of {len(assocs)} associations settled by their Lagrangian bounds")
+    return out
 
 
 def _live_line(o, n_assoc):
@@ -731,6 +783,7 @@ def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
     sc = gs.sc
     info["route"] = "full MINLP"
     bound = math.inf
+    _lagrangian(gs, info)  # a finite proven bound however far the solver gets (the run's bound is the smaller one)
     m = build_model(sc, form="dinkelbach", units=gs.u)  # built once; Dinkelbach moves the mutable Param y
     while gs.time_left() > 0:
         y_t = gs.y_target
@@ -761,7 +814,7 @@ def _finish(gs: GlobalSearch, info, bound, t0) -> Solution:
     info.update(solver="+".join(ran) or "none", solver_choice=gs.choice, refuted=gs.refuted,
                 **{f"{name}_solves": gs.runs[name] for name in SOLVERS}, **{f"{name}_seconds": gs.seconds[name] for name in SOLVERS})
     info.update(bound=float(bound), gap=float(gap), solves=gs.solves, solver_seconds=gs.solver_seconds,
-                warnings=[] if proven else [f"gap {gap:.3g} not closed within the time limit"])
+                warnings=info.get("warnings", []) + ([] if proven else [f"gap {gap:.3g} not closed within the time limit"]))
     status = "optimal" if proven else "time_limit"
     return gs.best.copy(method="global", status=status, termination=status, wall_s=time.perf_counter() - t0, info=info,
                         evaluation=None, history=pd.DataFrame(gs.trace))

@@ -86,6 +86,9 @@ class SolveOptions:
                       "(per model: Gurobi where it fits the licence, SCIP otherwise); the solution's info says which ran",
                       choices=("auto", "gurobi", "scip"))
     global_max_associations: int = opt(4096, "method 'global' enumerates the M^N associations up to this many, else it hands the full MINLP to Gurobi", positive=True, integer=True)
+    global_lagrangian: bool = opt(True, "method 'global': before any MINLP solve, settle the associations whose Lagrangian bound "
+                                  "(the relaxation of 'bound', restricted to the association) is at most the target; it also bounds "
+                                  "the associations no solver reached (at most min(bound_time_limit, max(1, 2 % of the time left)) seconds)")
     warm_start: bool = opt(True, "method 'global': start from another method's solution (warm_start_method)")
     warm_start_method: str = opt("dashf", "method 'global': the method of its warm start: 'dashf', or 'lns' (a better incumbent "
                                  "prunes more associations; lns gets at most half the time limit)", choices=("dashf", "lns"))
