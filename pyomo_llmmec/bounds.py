@@ -210,9 +210,11 @@ def _link(a_b, a_q, c, mu, bits, gam, qmax, bmax, rounds: int = 12):
 class LagrangianBound:
     """The Lagrangian relaxation of (3) for one scenario (see the module docstring)."""
 
-    def __init__(self, scenario, link_rounds: int = 12):
+    def __init__(self, scenario, link_rounds: int = 12, assignment=None):
         sc = scenario
         self.sc = sc
+        #: (N, M) the servers each user may take: all, or only its own one when the association is fixed (``assignment``)
+        self.allowed = None if assignment is None else np.arange(sc.n_servers)[None, :] == np.asarray(assignment)[:, None]
         s = sc.system
         self.w1, self.w2 = s.score_scale, s.score_norm
         self.wt, self.we = s.weight_time, s.weight_energy
@@ -279,6 +281,8 @@ class LagrangianBound:
         h1, h0 = t["h1"], t["h0"]
         take1 = h1 >= h0
         h = np.where(take1, h1, h0)
+        if self.allowed is not None:
+            h = np.where(self.allowed, h, -np.inf)
         m = np.argmax(h, axis=1)
         n = np.arange(h.shape[0])
         L = float(np.sum(lam * np.stack([self.bm, self.pm, self.fm])) + h[n, m].sum())
@@ -331,16 +335,19 @@ class _Deadline(Exception):
 
 
 def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: float = 30.0, max_rounds: int = 12,
-                    tol: float = 1e-4) -> BoundResult:
+                    tol: float = 1e-4, assignment=None, stop_below: float = 0.0) -> BoundResult:
     """A proven upper bound on the SCR (2) of every feasible point of (3).
 
     ``scr_hint`` (the SCR of a known point) is where the search for y starts; the
     bound does not depend on it for validity.  ``time_limit`` (s) stops the price
     improvement early (the bound returned is then valid but looser; status
-    ``time_limit``)."""
+    ``time_limit``).  With ``assignment`` (N,) the association is fixed: the bound
+    holds for the points of that association only (each user on its own server in
+    the relaxation), with multipliers fitted to it.  ``stop_below``: stop as soon as the
+    bound is at most this value (what a caller that only needs "SCR ≤ y" asks for)."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
-    lb = LagrangianBound(scenario)
+    lb = LagrangianBound(scenario, assignment=assignment)
     N, M = scenario.n_users, scenario.n_servers
     w12 = lb.w1 * lb.w2
     sigma0 = np.full((2, N, M), w12 / (1.0 + lb.w2 * 3.0 / max(1.0, N / M)))
@@ -406,6 +413,8 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
         best, at = y, (z, sigma)
         note(best)
         for _ in range(max_rounds):
+            if best * (1 + _SAFETY) <= stop_below:
+                break
             if time.perf_counter() > deadline:
                 return best, "time_limit", at
             scale = max(abs(L_at(y, z, sigma)[0]), 1e-300)  # fixed for this minimisation (a consistent objective)
@@ -450,7 +459,7 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
     # two starts (the price search is local on a nonsmooth function): the level with the lowest L at the hint, then
     # the middle level 1/2; each result is a proven bound, the smaller one is kept
     best, status, at = descend(by_L, y)
-    if by_L != 0.5 and status == "ok":
+    if by_L != 0.5 and status == "ok" and best * (1 + _SAFETY) > stop_below:
         other, status, at_other = descend(0.5, y)
         if other < best:
             best, at = other, at_other
