@@ -509,4 +509,42 @@ def association_bounds(scenario, assignments, result: BoundResult, y_floor: floa
     return np.where(ok, np.minimum(out, floor), out)
 
 
-__all__ = ["BoundResult", "LagrangianBound", "association_bounds", "scr_upper_bound"]
+class AssociationScreen:
+    """"Can association a beat SCR y at all?" answered in microseconds, for a search that proposes many associations.
+
+    Holds the multipliers of a whole-network bound (:func:`scr_upper_bound`) and the pair values h at one
+    reference level y_ref (slopes σ fitted there).  :meth:`settled` (a, y) is True when
+    L_a(y_ref) = Σ_m λ·budget_m + Σ_n h_{n,a_n}(y_ref) ≤ 0 and y_ref ≤ y: then no point of association a has
+    SCR above y_ref·(1 + 1e-9) ≤ y (L_a is non-increasing in y; the same argument as :func:`association_bounds`).
+    :meth:`refresh` moves y_ref up to a better incumbent."""
+
+    def __init__(self, scenario, result: BoundResult, y_ref: float):
+        if result.prices is None or result.delay_weights is None:
+            raise ValueError("AssociationScreen needs the multipliers of a bound (a BoundResult from scr_upper_bound)")
+        self.lb = LagrangianBound(scenario)
+        self.result = result
+        self.const = float(np.sum(result.prices * np.stack([self.lb.bm, self.lb.pm, self.lb.fm])))
+        self.y_ref = -math.inf
+        self.h = None
+        self.refresh(y_ref)
+
+    def refresh(self, y: float) -> None:
+        """The pair values at level y / (1 + 1e-9) (a no-op unless y is above the current level)."""
+        y_eval = float(y) / (1 + _SAFETY)
+        if not y_eval > self.y_ref:
+            return
+        lam, pi = self.result.prices, self.result.delay_weights
+        _, parts = self.lb.value(y_eval, lam, pi, self.lb.sigma_opt(y_eval, lam, pi))
+        self.h, self.y_ref = parts["h"], y_eval
+
+    def settled(self, assignments, y: float):
+        """For one association (N,) a bool, for several (A, N) a bool array: True where no point of the association
+        has SCR above ``y`` (proven); False means "not known"."""
+        a = np.asarray(assignments, dtype=int)
+        if self.y_ref * (1 + _SAFETY) > y:
+            return False if a.ndim == 1 else np.zeros(len(a), dtype=bool)
+        ok = self.const + self.h[np.arange(a.shape[-1]), a].sum(axis=-1) <= 0
+        return bool(ok) if a.ndim == 1 else ok
+
+
+__all__ = ["AssociationScreen", "BoundResult", "LagrangianBound", "association_bounds", "scr_upper_bound"]

@@ -15,7 +15,7 @@ import pytest
 
 import pyomo_llmmec as lm
 from conftest import DATA, random_feasible_solution
-from pyomo_llmmec.bounds import _device_cost, _link, _server_compute, association_bounds, scr_upper_bound
+from pyomo_llmmec.bounds import AssociationScreen, _device_cost, _link, _server_compute, association_bounds, scr_upper_bound
 from pyomo_llmmec.cli import main
 from pyomo_llmmec.compare import compare, format_table
 from reference import fastest
@@ -145,6 +145,24 @@ def test_association_bounds_are_above_each_associations_best_point(ref):
     settled = bounds <= floor
     assert settled.any() and not settled.all()  # the test exercises both outcomes
     assert max(best) >= 0.999 * ref.best and not settled[int(np.argmax(best))]
+
+
+def test_association_screen_agrees_with_association_bounds():
+    """The screen lns uses (one evaluation, then a sum per association) settles exactly the associations whose bound
+    from association_bounds is at most the same level; it says nothing below its reference level."""
+    import itertools
+
+    sc = lm.generate_scenario(5, 2, seed=3)
+    best = max(lm.solve(sc, m).evaluation.scr for m in ("dashf", "aauco"))
+    res = scr_upper_bound(sc, best, max_rounds=1)
+    assocs = np.array(list(itertools.product(range(2), repeat=5)))
+    screen = AssociationScreen(sc, res, best)
+    settled = screen.settled(assocs, best)
+    assert np.array_equal(settled, association_bounds(sc, assocs, res, best) <= best)
+    assert [screen.settled(a, best) for a in assocs] == list(settled)
+    assert not screen.settled(assocs, 0.5 * best).any()  # below the reference level: unknown, never "settled"
+    screen.refresh(2 * best)  # a higher level settles at least as many
+    assert np.all(screen.settled(assocs, 2 * best) >= settled)
 
 
 def test_association_bounds_need_the_multipliers(toy):

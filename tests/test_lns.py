@@ -171,3 +171,17 @@ def test_exact_dashf_start_only_on_small_networks(toy):
     assert rows(ran) and not str(rows(ran)[0]).startswith("skipped")
     assert rows(skipped) and str(rows(skipped)[0]).startswith("skipped")
     assert ran.evaluation.scr >= lm.solve(toy, "dashf", assoc="milp").evaluation.scr * (1 - 1e-9)
+
+
+def test_lagrangian_screen_skips_work_not_quality():
+    """lns with the Lagrangian screen (default) reaches the same SCR as without it on a reference instance, with fewer
+    NLP solves; the associations it skipped are counted, and its bound is above the point."""
+    from reference import fastest
+
+    sc = fastest(1)[0].scenario()
+    on, off = (lm.solve(sc, "lns", lns_prune=flag) for flag in (True, False))
+    assert on.evaluation.feasible and on.evaluation.scr >= off.evaluation.scr * (1 - 1e-6)
+    assert on.info["pruned"] > 0 and off.info["pruned"] == 0 and "screen_bound" not in off.info
+    assert on.info["nlp_solves"] < off.info["nlp_solves"]
+    assert on.info["screen_bound"] >= on.evaluation.scr
+    assert on.history["scr"].dropna().is_monotonic_increasing

@@ -222,16 +222,16 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     return sol
 
 
-def scr_bound(scenario, scr: float, time_limit: float):
+def scr_bound(scenario, scr: float, time_limit: float, **kwargs):
     """The Lagrangian SCR bound (:func:`pyomo_llmmec.bounds.scr_upper_bound`) checked against a feasible SCR.
 
     Returns (bound or None, BoundResult or None, warning or None).  A relaxation that fails
     numerically, or a "bound" below the feasible ``scr`` (a defect of the relaxation), gives
-    no bound and a warning that says so."""
+    no bound and a warning that says so.  ``kwargs`` go to :func:`~pyomo_llmmec.bounds.scr_upper_bound`."""
     from ..bounds import scr_upper_bound
 
     try:
-        res = scr_upper_bound(scenario, scr, time_limit=time_limit)
+        res = scr_upper_bound(scenario, scr, time_limit=time_limit, **kwargs)
     except SolveFailed as exc:
         return None, None, f"no SCR bound: {exc}"
     if res.bound < scr * (1 - 1e-9):

@@ -33,6 +33,7 @@ improvement.  The result is deterministic for a given ``seed``; with a
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -55,6 +56,15 @@ from .ao import History
 from .blocks import PhaseTimer
 
 _OK = (TerminationCondition.optimal, TerminationCondition.locallyOptimal)
+#: the Lagrangian screen (LNS._start_screen) runs on networks of at most this many user-server pairs
+PRUNE_MAX_PAIRS = 400
+#: rounds of price improvement of the screen's bound (measured: 1 round, ~1.5 s, settles 2–54 of the associations of
+#: (3,2)…(6,2) references; docs/DESIGN.md)
+PRUNE_ROUNDS = 1
+#: destroy/repair draws again (at most this often) when its new association is proven unable to beat the best
+PRUNE_REDRAWS = 20
+#: the screen's pair values are recomputed when the best SCR has risen by this fraction since
+PRUNE_REFRESH = 1e-3
 
 
 class _RoundoffFilter(logging.Filter):
@@ -444,6 +454,9 @@ class LNS:
         self.accepted = 0
         self.best: Incumbent | None = None
         self.progress = None
+        self.screen = None  # bounds.AssociationScreen once the starts are polished (see _start_screen)
+        self.pruned = 0  # candidates and start steps skipped because their association cannot beat the incumbent
+        self.screen_note: dict = {}
 
     # -- bookkeeping --------------------------------------------------------------------
     def _record(self, step, cand_scr, accepted, **extra):
@@ -458,6 +471,9 @@ class LNS:
         if better:
             self.best = inc
             self.accepted += 1
+            if self.screen is not None and inc.scr > self.screen.y_ref * (1 + PRUNE_REFRESH):
+                with self.timer("Lagrangian screen"):
+                    self.screen.refresh(inc.scr)
             self.say(f"[lns] {step}: SCR {inc.scr:.6g} after {self.moves_tried} moves, {time.perf_counter() - self.t0:.1f} s")
         self._record(step, inc.scr, better)
         return better
@@ -504,16 +520,63 @@ class LNS:
         return Incumbent(cur, ev) if ev.feasible else None
 
     def _explored(self, inc: Incumbent, users, targets) -> bool:
-        """The candidate's association went through the joint polish already and was not better."""
+        """The candidate's association went through the joint polish already and was not better, or it is proven
+        unable to beat the incumbent (:meth:`_settled`)."""
         a = inc.sol.assignment.copy()
         a[list(users)] = targets
         known = self.rs.polished.get(tuple(int(v) for v in a))
-        return known is not None and known.scr <= inc.scr
+        if known is not None and known.scr <= inc.scr:
+            return True
+        if self._settled(a, inc.scr):
+            self.pruned += 1
+            return True
+        return False
+
+    def _settled(self, assignment, scr: float):
+        """No point of ``assignment`` (one, or an (A, N) array) can be accepted against an incumbent at ``scr``: its
+        Lagrangian bound is at most the acceptance level scr·(1 + 1e-7) (proven; False where unknown)."""
+        if self.screen is None:
+            return False if np.ndim(assignment) == 1 else np.zeros(len(assignment), dtype=bool)
+        return self.screen.settled(assignment, scr * (1 + 1e-7))
 
     def _all_explored(self) -> bool:
-        """Every association of a small network has been polished (M^N of them)."""
+        """Every association of a small network has been polished (M^N of them) or is proven unable to beat the best."""
         N, M = self.sc.n_users, self.sc.n_servers
-        return N * math.log(M) < math.log(1e6) and len(self.rs.polished) >= M**N
+        if N * math.log(M) >= math.log(1e6):
+            return False
+        if len(self.rs.polished) >= M**N:
+            return True
+        if self.screen is None or M**N > 4096:
+            return False
+        grid = np.array(list(itertools.product(range(M), repeat=N)))
+        polished = np.array([tuple(int(v) for v in a) in self.rs.polished for a in grid])
+        return bool(np.all(polished | self._settled(grid, self.best.scr)))
+
+    def _start_screen(self) -> None:
+        """The Lagrangian bound at the incumbent and its :class:`~pyomo_llmmec.bounds.AssociationScreen`: from here on
+        an association proven unable to beat the incumbent is skipped (its full resource step could not be accepted).
+
+        One round of price improvement (``PRUNE_ROUNDS``; a fixed amount of work, so the search stays deterministic),
+        at most ``bound_time_limit`` s: a bound that hits that limit is not used (the same seed must give the same
+        result on any machine).  Only on networks of at most ``PRUNE_MAX_PAIRS`` pairs (larger ones: one evaluation
+        of the relaxation costs seconds and its bound is loose, docs/DESIGN.md); a relaxation that fails is a warning."""
+        from ..bounds import AssociationScreen
+        from . import scr_bound
+
+        sc = self.sc
+        limit = min(self.o.bound_time_limit, self.deadline - time.perf_counter())
+        if (not self.o.lns_prune or limit <= 0 or self.best is None or sc.n_servers < 2
+                or sc.n_users * sc.n_servers > PRUNE_MAX_PAIRS):
+            return
+        with self.timer("Lagrangian screen"):
+            bound, res, warning = scr_bound(sc, self.best.scr, limit, max_rounds=PRUNE_ROUNDS)
+            if bound is None:
+                self.screen_note["warning"] = warning
+                return
+            self.screen_note["bound"] = bound
+            if res.status != "ok":  # stopped by the time limit: its multipliers depend on the machine's speed
+                return
+            self.screen = AssociationScreen(sc, res, self.best.scr)
 
     def local_search(self, inc: Incumbent) -> Incumbent:
         """First-improvement descent over moves and swaps; at a local optimum, other delay levels."""
@@ -558,6 +621,9 @@ class LNS:
                         cand = Incumbent(s, ev)
                     key = tuple(int(v) for v in cand.sol.assignment)
                     if key in self.rs.optimised:
+                        continue
+                    if self._settled(cand.sol.assignment, self.best.scr):  # cannot beat the best point found so far
+                        self.pruned += 1
                         continue
                     full = self.rs.optimise(cand)
                     if full.scr > inc.scr * (1 + 1e-7):
@@ -608,15 +674,24 @@ class LNS:
                 return inc
             inc = polished
 
-    def perturb(self, inc: Incumbent) -> Incumbent:
-        """Destroy and repair: ``lns_destroy`` users (at least 2, at most N) to random other servers."""
+    def perturb(self, inc: Incumbent) -> Incumbent | None:
+        """Destroy and repair: ``lns_destroy`` users (at least 2, at most N) to random other servers.
+
+        A new association proven unable to beat the best point (:meth:`_settled`) is drawn again, up to
+        ``PRUNE_REDRAWS`` times; None when every draw was such an association."""
         sc = self.sc
         N, M = sc.n_users, sc.n_servers
         k = min(N, max(2, int(round(self.o.lns_destroy * N)) if self.o.lns_destroy < 1 else int(self.o.lns_destroy)))
-        who = self.rng.choice(N, size=k, replace=False)
-        a = inc.sol.assignment.copy()
-        for n in who:
-            a[n] = (a[n] + 1 + self.rng.integers(0, M - 1)) % M
+        for _ in range(PRUNE_REDRAWS):
+            who = self.rng.choice(N, size=k, replace=False)
+            a = inc.sol.assignment.copy()
+            for n in who:
+                a[n] = (a[n] + 1 + self.rng.integers(0, M - 1)) % M
+            if not self._settled(a, self.best.scr):
+                break
+            self.pruned += 1
+        else:
+            return None
         start = equal_split(sc, a, phi=inc.sol.phi)
         with self.timer("evaluation"):
             ev = evaluate(sc, start, attach=False)
@@ -664,16 +739,26 @@ class LNS:
                 raise SolveFailed("lns: no feasible start point", status="no_solution")
             if self.sc.n_servers > 1:
                 self.best = self.quick_descent(self.best)
+            self._start_screen()
             # the starts' associations are the most promising ones: the full step for each (the joint polish
-            # alone can undervalue an association by half: it finds the wrong delay level)
+            # alone can undervalue an association by half: it finds the wrong delay level); not for an association
+            # proven unable to beat the incumbent
             for name, inc in polished:
+                if self._settled(inc.sol.assignment, self.best.scr):
+                    self.pruned += 1
+                    self._record(f"start: {name} (skipped: its Lagrangian bound is below the best)", inc.scr, False)
+                    continue
                 inc = self.rs.optimise(inc) if self.o.lns_full_step else self.rs.multistart_polish(inc)
                 self._offer(inc, f"start: {name}")
             self.best = self.local_search(self.best)
             if self.sc.n_servers > 1:
                 fails = 0
                 while fails < self.o.lns_rounds and not self._all_explored():
-                    cand = self.local_search(self.perturb(self.best))
+                    start = self.perturb(self.best)
+                    if start is None:  # every draw was an association that cannot beat the best
+                        fails += 1
+                        continue
+                    cand = self.local_search(start)
                     if not self._offer(cand, "destroy/repair"):
                         fails += 1
                     else:
@@ -696,8 +781,12 @@ class LNS:
             "nlp_not_optimal": self.rs.nonoptimal, "times": dict(self.timer.seconds), "warnings": [],
             "nlp_evaluation_errors": len(self.rs.evaluation_errors), "nlp_bound_violations": self.rs.bound_violations,
             "nlp_max_bound_excess": self.rs.max_bound_excess,
-            "seed": self.o.seed,
+            "seed": self.o.seed, "pruned": self.pruned,
         }
+        if "bound" in self.screen_note:
+            info["screen_bound"] = self.screen_note["bound"]
+        if "warning" in self.screen_note:
+            info["warnings"].append(f"no Lagrangian screen: {self.screen_note['warning']}")
         if status == "time_limit":
             info["warnings"].append(f"time limit of {self.o.time_limit:g} s reached; the best point so far is returned")
         return self.best.sol.copy(method="lns", status=status, termination=status, history=df, info=info, evaluation=None)

@@ -110,6 +110,8 @@ class SolveOptions:
                         "(every neighbour where N(M-1) + swaps <= 30: at (6,2), 15; measured on (6,2) seed 0: 3 ended at 0.855 of the proven optimum, all 15 at 0.99989)", nonneg=True, integer=True)
     lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
+    lns_prune: bool = opt(True, "method 'lns': skip every association proven unable to beat the incumbent by the Lagrangian "
+                          "bound's multipliers (one round of price improvement, deterministic; networks of at most 400 pairs)")
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
     lns_destroy: float = opt(0.3, "method 'lns': users reassigned by one destroy/repair (a fraction of N if < 1, else a count)", positive=True)
     lns_max_candidates: int = opt(100000, "method 'lns': moves and swaps scored per neighbourhood scan (a seeded random sample when more)", positive=True, integer=True)
