@@ -29,6 +29,15 @@ neighbourhoods the search scores the moves again at other delay levels
 other servers, then local search) up to ``lns_rounds`` rounds without
 improvement.  The result is deterministic for a given ``seed``; with a
 ``time_limit`` the search is anytime (checked between NLP solves).
+
+**The Lagrangian screen** (``lns_prune``; :class:`~pyomo_llmmec.bounds.AssociationScreen`).
+After the quick descent, one round of the Lagrangian SCR bound at the incumbent
+gives multipliers under which any association's bound is a sum of N table
+entries.  An association whose bound is at most the acceptance level can never
+be accepted, so its full resource step is skipped wherever the search would
+spend one on it (a start, a scanned candidate, a deep step, a destroy/repair
+draw); the search's outcome is unchanged where the skipped step could not have
+been accepted, and the time goes to associations that still can.
 """
 
 from __future__ import annotations
