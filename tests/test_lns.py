@@ -36,8 +36,8 @@ def test_lns_reaches_the_proven_optimum_fast_instances(ref):
     assert ev.scr >= OPT_RATIO * ref.best, f"lns {ev.scr:.6g} < {OPT_RATIO} x proven {ref.best:.6g}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("ref", references(proven_only=False), ids=lambda r: r.id)
+@pytest.mark.slow  # the 30 instances of (3,2), (4,2), (6,2); the (10,2) rows are open (their "best" is global's point)
+@pytest.mark.parametrize("ref", [r for r in references(proven_only=False) if r.n <= 6], ids=lambda r: r.id)
 def test_lns_reaches_the_proven_optimum_all_instances(ref):
     sc = ref.scenario()
     sol = lm.solve(sc, "lns")
