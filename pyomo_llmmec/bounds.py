@@ -285,12 +285,16 @@ class LagrangianBound:
             h = np.where(self.allowed, h, -np.inf)
         m = np.argmax(h, axis=1)
         n = np.arange(h.shape[0])
-        L = float(np.sum(lam * np.stack([self.bm, self.pm, self.fm])) + h[n, m].sum())
+        L = self.budget_term(lam) + float(h[n, m].sum())
         pick = {k: np.where(take1, t[k + "1"], t[k + "0"])[n, m] for k in ("b", "P", "F", "D")}
         out = dict(h=h, h1=h1, h0=h0, m=m, take1=take1[n, m], **pick,
                    share1=t["b1"] / self.bm + t["P1"] / self.pm + t["F1"] / self.fm,
                    share0=t["b0"] / self.bm + t["P0"] / self.pm + t["F0"] / self.fm)
         return L, out
+
+    def budget_term(self, lam) -> float:
+        """Σ_m λ·budget_m: the part of L that does not depend on the association."""
+        return float(np.sum(lam * np.stack([self.bm, self.pm, self.fm])))
 
     def subgradient(self, y, lam, pi, parts):
         """∂L/∂λ (3, M) and ∂L/∂π (N,) at the relaxation's chosen point (envelope theorem)."""
@@ -488,7 +492,7 @@ def association_bounds(scenario, assignments, result: BoundResult, y_floor: floa
         raise ValueError("association_bounds needs the multipliers of a bound (a BoundResult from scr_upper_bound)")
     lb = LagrangianBound(scenario)
     lam, pi = result.prices, result.delay_weights
-    const = float(np.sum(lam * np.stack([lb.bm, lb.pm, lb.fm])))
+    const = lb.budget_term(lam)
     users = np.arange(a.shape[1])[None, :]
     top = result.bound / (1 + _SAFETY)  # the certified y itself
     floor = min(max(float(y_floor), top * 1e-12), top)
@@ -503,9 +507,8 @@ def association_bounds(scenario, assignments, result: BoundResult, y_floor: floa
         out = np.where(ok, np.minimum(out, y * (1 + _SAFETY)), out)
         if not ok.any():
             break
-    # the floor itself, with slopes fitted to it: certified at floor / (1 + 1e-9), so that the bound reported is the floor
-    y = floor / (1 + _SAFETY)
-    ok = certified(y, lb.sigma_opt(y, lam, pi))
+    # the floor itself, with slopes fitted to it (the screen tests at floor / (1 + 1e-9), so the bound reported is the floor)
+    ok = AssociationScreen(scenario, result, floor).settled(a, floor)
     return np.where(ok, np.minimum(out, floor), out)
 
 
@@ -523,7 +526,7 @@ class AssociationScreen:
             raise ValueError("AssociationScreen needs the multipliers of a bound (a BoundResult from scr_upper_bound)")
         self.lb = LagrangianBound(scenario)
         self.result = result
-        self.const = float(np.sum(result.prices * np.stack([self.lb.bm, self.lb.pm, self.lb.fm])))
+        self.const = self.lb.budget_term(result.prices)
         self.y_ref = -math.inf
         self.h = None
         self.refresh(y_ref)
