@@ -227,6 +227,38 @@ def test_p1_by_delay_level_reaches_the_exact_milp(n, m, seed):
     assert gap.objective <= exact.objective + 1e-4 * abs(exact.objective)
 
 
+@pytest.mark.parametrize("n,m,seed", [(6, 2, 1), (5, 3, 4)])
+def test_exact_p1_milp_is_the_best_association(n, m, seed):
+    """assoc='milp' is exact: its P1 optimum is the least φ-LP objective over every association that fits the
+    budgets (enumerated), at a point where P1 is not trivial (AAUCO's, y = its SCR), and its bound is below it."""
+    from itertools import product
+
+    from pyomo_llmmec.methods.blocks import MILPAssociation, PhaseTimer, PhiStep, p1_resources
+    from pyomo_llmmec.methods.options import SolveOptions
+    from pyomo_llmmec.model.association import p1_data
+
+    sc = lm.generate_scenario(n, m, seed=seed)
+    s0 = lm.solve(sc, "aauco")
+    units = lm.units_for(sc, s0.evaluation)
+    data = p1_data(sc, units, s0.evaluation.scr, s0.p, s0.f_user, *p1_resources(sc, s0))
+    phi = PhiStep(sc, units, PhaseTimer())
+    best = math.inf
+    users = np.arange(n)
+    for a in product(range(m), repeat=n):
+        a = np.array(a)
+        if not data.usable[users, a].all():
+            continue
+        if any(np.bincount(a, weights=getattr(data, k)[users, a], minlength=m).max() > 1 + 1e-9
+               for k in ("share_b", "share_p", "share_f")):
+            continue
+        best = min(best, phi.solve_data(data, a)[2])
+    assert math.isfinite(best)
+    o = SolveOptions()
+    exact = MILPAssociation(sc, units, o, phi.timer, phi).propose(data, s0.assignment)
+    assert exact.objective == pytest.approx(best, rel=1e-6, abs=1e-8)
+    assert exact.bound <= best + 1e-6 * abs(best) + 1e-8
+
+
 @pytest.mark.parametrize("n,m,seed", [(10, 2, 0), (20, 3, 1)])
 def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
     """assoc='lp': the LP relaxation (the SDR's linear part) is a lower bound on P1 no tighter than the SDR with its
