@@ -393,6 +393,40 @@ def test_global_warm_started_from_lns(toy, monkeypatch):
     assert requirements("global", {"warm_start": False, "solver": "scip"}) == ("scip",)
 
 
+def test_open_associations_are_decomposed_best_first(monkeypatch):
+    """_decompose_open gives the next slice to the association with the largest bound (the one that sets the gap),
+    drops one whose bound the target has passed without a solve, and stops when none is left."""
+    from pyomo_llmmec.methods import global_
+
+    class FakeSearch:
+        y_target = 3.0
+        left = 100.0
+
+        def time_left(self):
+            return self.left
+
+    gs, calls = FakeSearch(), []
+    bounds = {0: 5.0, 1: 9.0, 2: 7.0, 3: 4.0}
+
+    def decompose(gs_, a, per_solve, until):
+        k = int(a[0])
+        calls.append((k, dict(open_bounds)))
+        gs_.left -= 10.0
+        gs_.y_target = 4.5 if len(calls) == 3 else gs_.y_target  # a better incumbent: association 3's bound is passed
+        bounds[k] -= 2.5
+        return bounds[k] <= 3.0, bounds[k]
+
+    monkeypatch.setattr(global_, "delay_decomposition", decompose)
+    open_bounds = dict(bounds)
+    info = {"proved": 0}
+    global_._decompose_open(gs, info, [np.array([k]) for k in range(4)], open_bounds, lambda: None)
+    for k, seen in calls:
+        assert seen[k] == max(seen.values())  # best first
+    assert [k for k, _ in calls][:3] == [1, 2, 1]
+    assert all(k != 3 for k, _ in calls)  # settled by the target, never decomposed
+    assert not open_bounds and info["proved"] == 4 and info["slices"] == len(calls)
+
+
 @needs_gurobi
 def test_global_settles_associations_by_the_lagrangian_bound():
     """On a reference instance the per-association Lagrangian bounds settle associations before any MINLP solve

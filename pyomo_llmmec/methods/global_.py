@@ -784,25 +784,33 @@ def _live_line(o, n_assoc):
     return tqdm(total=n_assoc, desc="global: associations proved", leave=False, delay=2.0, dynamic_ncols=True)
 
 
+#: the least slice of time (s) the best-first schedule of :func:`_decompose_open` gives an association
+MIN_SLICE = 5.0
+
+
 def _decompose_open(gs, info, assocs, open_bounds, show) -> None:
-    """The delay decomposition for the associations the screen left open, largest bound first, sharing the remaining
-    time (passes: an association proved early leaves its share of the time to the ones still open)."""
-    info["passes"] = 0
+    """The delay decomposition for the associations the screen left open, best first: the association with the
+    largest bound — the one that sets the run's gap — gets the next slice of the remaining time (an equal share,
+    remaining / number open, at least ``MIN_SLICE`` s); its decomposition resumes where it stopped
+    (``gs.decompositions``), and an association proved leaves its time to the others."""
+    info["slices"] = 0
     while open_bounds and gs.time_left() > 1.0:
-        info["passes"] += 1
-        pending = sorted(open_bounds, key=lambda k: -open_bounds[k])
-        for i, k in enumerate(pending):
-            remaining = gs.time_left()
-            if remaining <= 0:
-                break
-            until = time.perf_counter() + remaining / (len(pending) - i)
-            proved, bound_k = delay_decomposition(gs, assocs[k], per_solve=min(60.0, remaining), until=until)
-            if proved:
-                info["proved"] += 1
-                del open_bounds[k]
-            else:
-                open_bounds[k] = min(open_bounds[k], bound_k)
-            show()
+        for j in [j for j, b in open_bounds.items() if b <= gs.y_target]:  # the target moved up past its bound
+            del open_bounds[j]
+            info["proved"] += 1
+        if not open_bounds:
+            break
+        info["slices"] += 1
+        k = max(open_bounds, key=lambda k: open_bounds[k])
+        remaining = gs.time_left()
+        until = time.perf_counter() + min(remaining, max(MIN_SLICE, remaining / len(open_bounds)))
+        proved, bound_k = delay_decomposition(gs, assocs[k], per_solve=min(60.0, remaining), until=until)
+        if proved:
+            info["proved"] += 1
+            del open_bounds[k]
+        else:
+            open_bounds[k] = min(open_bounds[k], bound_k)
+        show()
 
 
 def _full_model_route(gs: GlobalSearch, info, t0) -> Solution:
