@@ -339,7 +339,7 @@ class _Deadline(Exception):
 
 
 def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: float = 30.0, max_rounds: int = 12,
-                    tol: float = 1e-4, assignment=None, stop_below: float = 0.0) -> BoundResult:
+                    tol: float = 1e-4, assignment=None, stop_below: float = 0.0, start: BoundResult | None = None) -> BoundResult:
     """A proven upper bound on the SCR (2) of every feasible point of (3).
 
     ``scr_hint`` (the SCR of a known point) is where the search for y starts; the
@@ -348,7 +348,10 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
     ``time_limit``).  With ``assignment`` (N,) the association is fixed: the bound
     holds for the points of that association only (each user on its own server in
     the relaxation), with multipliers fitted to it.  ``stop_below``: stop as soon as the
-    bound is at most this value (what a caller that only needs "SCR ≤ y" asks for)."""
+    bound is at most this value (what a caller that only needs "SCR ≤ y" asks for).  ``start``: a bound of the
+    same network (e.g. the whole network's, when ``assignment`` restricts it) whose multipliers are the first start of
+    the price search, before the uniform ones: valid for any association, so the result is at most what they
+    certify."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     lb = LagrangianBound(scenario, assignment=assignment)
@@ -399,12 +402,12 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
     def note(b):  # the trace: the best bound so far over time (both starts)
         trace.append((time.perf_counter() - t0, min([b, *(v for _, v in trace)])))
 
-    def descend(level, y):
-        """Rounds of price, weight and slope improvement from uniform prices at ``level``.
+    def descend(level, y, at=None):
+        """Rounds of price, weight and slope improvement from uniform prices at ``level`` (or from the multipliers
+        ``at`` = (z, σ)).
 
         Returns (certified y, status, the multipliers (z, σ) that certified it)."""
-        z = np.concatenate([np.full(3 * M, level), theta])
-        sigma = sigma0
+        z, sigma = at if at is not None else (np.concatenate([np.full(3 * M, level), theta]), sigma0)
         while L_at(y, z, sigma)[0] > 0:  # an initial y with L(y) ≤ 0: grow from the hint
             y *= 4.0
             if not math.isfinite(y) or y > 1e300:
@@ -462,7 +465,15 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
 
     # two starts (the price search is local on a nonsmooth function): the level with the lowest L at the hint, then
     # the middle level 1/2; each result is a proven bound, the smaller one is kept
-    best, status, at = descend(by_L, y)
+    best, status, at = math.inf, "ok", None
+    if start is not None and start.prices is not None and start.delay_weights is not None and start.slopes is not None:
+        th = np.log(np.maximum(start.delay_weights, 1e-300))
+        z0 = np.concatenate([(start.prices / lb.price_unit).ravel(), np.clip(th - th.max(), -50.0, 0.0)])
+        best, status, at = descend(None, y, (z0, start.slopes))
+    if status == "ok" and best * (1 + _SAFETY) > stop_below:
+        other, status, at_other = descend(by_L, y)
+        if other < best:
+            best, at = other, at_other
     if by_L != 0.5 and status == "ok" and best * (1 + _SAFETY) > stop_below:
         other, status, at_other = descend(0.5, y)
         if other < best:

@@ -142,6 +142,9 @@ def test_association_bounds_are_above_each_associations_best_point(ref):
         point = rs.optimise(Incumbent(start, ev))
         best.append(point.scr)
         assert point.scr <= bound, f"association {a}: a point at SCR {point.scr:.8g} above its bound {bound:.8g}"
+        if bound > floor:  # left open: its own multipliers, searched from the shared ones, bound it no worse
+            own = scr_upper_bound(sc, floor, time_limit=5.0, assignment=a, start=res)
+            assert point.scr <= own.bound <= bound * (1 + 1e-6), f"association {a}: own bound {own.bound:.8g}"
     settled = bounds <= floor
     assert settled.any() and not settled.all()  # the test exercises both outcomes
     assert max(best) >= 0.999 * ref.best and not settled[int(np.argmax(best))]

@@ -659,7 +659,8 @@ def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) ->
         gs.offer(cand, "equal split")
         scores.append(best)
     order = np.argsort(scores)[::-1]
-    lagrangian = _lagrangian_bounds(gs, info, np.array(assocs))  # association -> proven SCR bound (no MINLP solve)
+    # association -> proven SCR bound (no MINLP solve), and the multipliers that found them
+    lagrangian, shared = _lagrangian_bounds(gs, info, np.array(assocs))
     open_bounds = {}  # association -> an upper bound on its SCR
     line = _live_line(o, n_assoc)
 
@@ -683,7 +684,7 @@ def solve_global(sc, o, start: Solution | None, say, t0: float | None = None) ->
             else:
                 proved, U = screen(gs, assocs[k], screen_limit)
                 if not proved:  # the solver could not settle it at once: the association's own Lagrangian bound
-                    lagrangian[k] = _own_lagrangian(gs, info, assocs[k], lagrangian[k])
+                    lagrangian[k] = _own_lagrangian(gs, info, assocs[k], lagrangian[k], shared)
                     proved = lagrangian[k] <= gs.y_target
                     info["lagrangian_settled"] += int(proved)
                 if proved:
@@ -734,28 +735,29 @@ def _lagrangian(gs: GlobalSearch, info):
     return res
 
 
-def _lagrangian_bounds(gs: GlobalSearch, info, assocs: np.ndarray) -> np.ndarray:
+def _lagrangian_bounds(gs: GlobalSearch, info, assocs: np.ndarray):
     """A proven SCR bound per association (:func:`~pyomo_llmmec.bounds.association_bounds`) with the multipliers of
     :func:`_lagrangian`.  An association whose bound is at most the target y_t is settled without a MINLP solve; the
     others keep theirs as the bound of last resort (an association the time limit left unscreened is bounded by it
-    instead of +inf).  Without the relaxation every association gets +inf."""
+    instead of +inf).  Without the relaxation every association gets +inf.  Returns (bounds, the BoundResult or None)."""
     from ..bounds import association_bounds
 
     res = _lagrangian(gs, info)
     if res is None:
-        return np.full(len(assocs), math.inf)
+        return np.full(len(assocs), math.inf), None
     t = time.perf_counter()
     out = association_bounds(gs.sc, assocs, res, gs.y_target)
     info["lagrangian_seconds"] += time.perf_counter() - t
     gs.say(f"[global] {int(np.sum(out <= gs.y_target))} of {len(assocs)} associations settled by their Lagrangian bounds")
-    return out
+    return out, res
 
 
-def _own_lagrangian(gs: GlobalSearch, info, a, known: float) -> float:
+def _own_lagrangian(gs: GlobalSearch, info, a, known: float, shared=None) -> float:
     """min(``known``, the Lagrangian bound of association ``a`` with multipliers fitted to it alone).
 
     :func:`~pyomo_llmmec.bounds.scr_upper_bound` with ``assignment=a``, stopped as soon as it settles ``a``
-    (bound ≤ y_t) or after ``LAGRANGIAN_PER_ASSOCIATION`` seconds.  Multipliers fitted to one association bound it
+    (bound ≤ y_t) or after ``LAGRANGIAN_PER_ASSOCIATION`` seconds, its price search started from the whole network's
+    multipliers ``shared`` (a :class:`~pyomo_llmmec.bounds.BoundResult`) where there are some.  Multipliers fitted to one association bound it
     far more tightly than the whole network's (measured at (10,2): 19 of 20 associations the shared multipliers
     left open were settled, ~1.3 s each; docs/DESIGN.md)."""
     from ..bounds import scr_upper_bound
@@ -764,7 +766,7 @@ def _own_lagrangian(gs: GlobalSearch, info, a, known: float) -> float:
     if not gs.o.global_lagrangian or gs.best is None or limit <= 0:
         return known
     try:
-        res = scr_upper_bound(gs.sc, gs.y_target, time_limit=limit, assignment=a, stop_below=gs.y_target)
+        res = scr_upper_bound(gs.sc, gs.y_target, time_limit=limit, assignment=a, stop_below=gs.y_target, start=shared)
     except SolveFailed as exc:  # numerics on extreme data: the association keeps the bound it had
         if "lagrangian_failed" not in info:
             info["lagrangian_failed"] = str(exc)
