@@ -403,6 +403,16 @@ class ResourceSearch:
             if r is None:
                 break
             warm = r
+        # the edge: where the scan failed below its lowest feasible level, bisect (on log T) for the least feasible
+        # level — the value is often largest just above it (a critical user), between the scan's coarse steps
+        feasible = sorted(k for k, v in found.items() if v is not None)
+        failed = [k for k, v in found.items() if v is None and feasible and k < feasible[0]]
+        if failed:
+            lo, hi = max(failed), feasible[0]
+            for _ in range(self.o.lns_edge_steps):
+                mid = 0.5 * (lo + hi)
+                r = G(mid, found[hi])
+                lo, hi = (mid, hi) if r is None else (lo, mid)
         ok = {k: v for k, v in found.items() if v is not None}
         if ok and self.o.lns_refine:
             # bracket the best level by its neighbours among all levels tried, failed ones included:

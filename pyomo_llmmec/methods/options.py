@@ -110,6 +110,9 @@ class SolveOptions:
                         "(every neighbour where N(M-1) + swaps <= 30: at (6,2), 15; measured on (6,2) seed 0: 3 ended at 0.855 of the proven optimum, all 15 at 0.99989)", nonneg=True, integer=True)
     lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
+    lns_edge_steps: int = opt(4, "method 'lns': bisection steps locating the least feasible delay level between the scan's lowest "
+                              "feasible level and the failed one below it (the optimum often lies just above it: (10,2) seed 4, "
+                              "0.83 of global's point without them)", nonneg=True, integer=True)
     lns_prune: bool = opt(True, "method 'lns': skip every association proven unable to beat the incumbent by the Lagrangian "
                           "bound's multipliers (one round of price improvement, deterministic; networks of at most 400 pairs)")
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
