@@ -113,6 +113,24 @@ def test_resource_step_not_below_its_start():
     assert out.scr >= ev.scr
 
 
+def test_resource_step_finds_the_optimum_at_the_least_feasible_delay_level():
+    """(10,2) seed 4 at global's association: the best point lies just above the least feasible delay level (T = 1062.87 s,
+    global's 28.735608 in results/global_gap.csv), below the scan's lowest feasible level (1398 s) and above its failed one
+    (989 s); the edge bisection finds it (without it the step stopped at 23.85, T = 1977 s)."""
+    import time
+
+    sc = lm.generate_scenario(10, 2, seed=4)
+    a = np.array([0, 1, 1, 1, 0, 1, 0, 1, 0, 0])
+    starts = [lm.equal_split(sc, a, phi=np.full(10, phi)) for phi in (0.5, 0.0, 1.0)]
+    start = max(starts, key=lambda s: lm.evaluate(sc, s, attach=False).scr)
+    rs = ResourceSearch(sc, SolveOptions(), PhaseTimer(), time.perf_counter() + 600)
+    out = rs.optimise(Incumbent(start, lm.evaluate(sc, start, attach=False)))
+    ev = lm.evaluate(sc, out.sol, attach=False)
+    assert ev.feasible, ev.problems
+    assert ev.scr == pytest.approx(out.scr, rel=1e-12) and out.scr >= 28.735608 * (1 - 1e-6)
+    assert np.max(out.ev.user_delay) < 1100.0
+
+
 def test_server_points_keep_their_delay_level_with_phi_at_zero():
     """Regression (issue 12, (4,2) seed 7): at the optimal association and delay level, each server's NLP from the
     proven optimum must give a point the evaluator finds within that level.  With Ipopt's default bound relaxation
