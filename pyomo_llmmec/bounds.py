@@ -463,8 +463,8 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
                 break
         return best, "ok", at
 
-    # two starts (the price search is local on a nonsmooth function): the level with the lowest L at the hint, then
-    # the middle level 1/2; each result is a proven bound, the smaller one is kept
+    # several starts (the price search is local on a nonsmooth function): the multipliers of ``start`` where given, the
+    # level with the lowest L at the hint, then the middle level 1/2; each result is a proven bound, the smallest is kept
     best, status, at = math.inf, "ok", None
     if start is not None and start.prices is not None and start.delay_weights is not None and start.slopes is not None:
         th = np.log(np.maximum(start.delay_weights, 1e-300))
