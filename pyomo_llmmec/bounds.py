@@ -367,6 +367,10 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
         e = np.exp(th - th.max())
         return lam, e / e.sum()
 
+    def pack(lam, pi):  # the inverse of unpack (π up to the softmax's shift)
+        th = np.log(np.maximum(pi, 1e-300))
+        return np.concatenate([(lam / lb.price_unit).ravel(), np.clip(th - th.max(), -50.0, 0.0)])
+
     def L_at(y, z, sig):
         lam, pi = unpack(z)
         L, parts = lb.value(y, lam, pi, sig)
@@ -467,9 +471,7 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
     # level with the lowest L at the hint, then the middle level 1/2; each result is a proven bound, the smallest is kept
     best, status, at = math.inf, "ok", None
     if start is not None and start.prices is not None and start.delay_weights is not None and start.slopes is not None:
-        th = np.log(np.maximum(start.delay_weights, 1e-300))
-        z0 = np.concatenate([(start.prices / lb.price_unit).ravel(), np.clip(th - th.max(), -50.0, 0.0)])
-        best, status, at = descend(None, y, (z0, start.slopes))
+        best, status, at = descend(None, y, (pack(start.prices, start.delay_weights), start.slopes))
     if status == "ok" and best * (1 + _SAFETY) > stop_below:
         other, status, at_other = descend(by_L, y)
         if other < best:

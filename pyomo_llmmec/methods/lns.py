@@ -476,6 +476,7 @@ class LNS:
         self.screen = None  # bounds.AssociationScreen once the starts are polished (see _start_screen)
         self.pruned = 0  # candidates and start steps skipped because their association cannot beat the incumbent
         self.screen_note: dict = {}
+        self._grid = None  # every association of a small network (_all_explored), built once
 
     # -- bookkeeping --------------------------------------------------------------------
     def _record(self, step, cand_scr, accepted, **extra):
@@ -567,9 +568,10 @@ class LNS:
             return True
         if self.screen is None or M**N > 4096:
             return False
-        grid = np.array(list(itertools.product(range(M), repeat=N)))
-        polished = np.array([tuple(int(v) for v in a) in self.rs.polished for a in grid])
-        return bool(np.all(polished | self._settled(grid, self.best.scr)))
+        if self._grid is None:
+            self._grid = np.array(list(itertools.product(range(M), repeat=N)))
+        polished = np.array([tuple(int(v) for v in a) in self.rs.polished for a in self._grid])
+        return bool(np.all(polished | self._settled(self._grid, self.best.scr)))
 
     def _start_screen(self) -> None:
         """The Lagrangian bound at the incumbent and its :class:`~pyomo_llmmec.bounds.AssociationScreen`: from here on
