@@ -43,7 +43,6 @@ been accepted, and the time goes to associations that still can.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from pyomo.opt import TerminationCondition
 
 from .. import interrupts, physics, solvers
 from ..errors import SolveFailed
-from ..model.fixed_association import build_fixed_association_nlp, read_point, set_start
+from ..model.fixed_association import DATA, build_fixed_association_nlp, read_point, set_start
 from ..model.full import positive_floor
 from ..points import equal_split
 from ..solution import Solution, evaluate
@@ -74,20 +73,6 @@ PRUNE_ROUNDS = 1
 PRUNE_REDRAWS = 20
 #: the screen's pair values are recomputed when the best SCR has risen by this fraction since
 PRUNE_REFRESH = 1e-3
-
-
-class _RoundoffFilter(logging.Filter):
-    """Drops Pyomo's W1002 ("value outside the bounds") while Ipopt's point is loaded.
-
-    The NLPs run with ``bound_relax_factor = 0`` (see :class:`ResourceSearch`), so a value outside its
-    bounds is floating-point roundoff (~1e-17); :meth:`ResourceSearch._solve` measures the largest such
-    excess itself and counts any that is not roundoff in ``info["nlp_bound_violations"]``."""
-
-    def filter(self, record):
-        return getattr(record, "id", None) != "W1002"
-
-
-_PYOMO_CORE = logging.getLogger("pyomo.core")
 
 
 class OutOfTime(Exception):
@@ -111,7 +96,6 @@ class ResourceSearch:
         solvers.require("ipopt")
         self.sc, self.o, self.timer, self.deadline = scenario, options, timer, deadline
         self.eps = max(positive_floor(scenario), min(options.lns_floor, 0.01 / scenario.n_users))
-        self.ipopt = pyo.SolverFactory("cyipopt")
         # bound_relax_factor = 0: Ipopt must not use φ slightly below 0.  A relaxed φ_n = −1e-8 times the
         # uplink delay coefficient D_n / r_up (up to ~1e6 s when p_n sits at its floor because φ_n = 0) "saves"
         # delay (0.035 s on (4,2) seed 7) that the evaluator, which sees φ_n = 0, does not grant: the point then misses its
@@ -153,14 +137,23 @@ class ResourceSearch:
         if time.perf_counter() > self.deadline:
             raise OutOfTime
 
-    def _solve(self, model, phase):
+    def _solve(self, model, phase, warm=False):
+        """Ipopt on ``model`` from its current values (loaded back into it); True when it ended (locally) optimal.
+
+        Each model keeps its :class:`~pyomo_llmmec.nlp.PersistentIpopt`: the NLP is built once per model and
+        re-solved with the new data (y, T, the units: fixed variables, model/fixed_association.py).  Ipopt starts
+        from the model's values; with ``warm`` also from the multipliers of the model's last solve, if it ended
+        optimal (the caller passes it where the start is near that solve's point)."""
         self._check_time()
-        opts = dict(self.ipopt_options)
-        roundoff = _RoundoffFilter()
-        _PYOMO_CORE.addFilter(roundoff)
+        ipopt = getattr(model, "_lns_ipopt", None)
+        if ipopt is None:
+            from ..nlp import PersistentIpopt
+
+            ipopt = model._lns_ipopt = PersistentIpopt(model, [getattr(model, n) for n in DATA], self.ipopt_options,
+                                                       warm=True)
         try:
             with self.timer(phase):
-                res = self.ipopt.solve(model, options=opts, load_solutions=True)
+                tc, _iters, _obj = ipopt.solve(warm=warm)
         except (PyNumeroEvaluationError, CyIpoptEvaluationError) as exc:
             interrupts.check()  # an interrupt that surfaced as a solver error is an interrupt
             # a start at which the NLP cannot be evaluated (e.g. a link rate that underflows): a failed start,
@@ -169,15 +162,13 @@ class ResourceSearch:
             self.nonoptimal += 1
             self.evaluation_errors.append(f"{type(exc).__name__}: {exc}")
             return False
-        finally:
-            _PYOMO_CORE.removeFilter(roundoff)
         excess = _bound_excess(model)
         self.max_bound_excess = max(self.max_bound_excess, excess)
         if excess > 1e-9:
             self.bound_violations += 1
         interrupts.check()  # a signal swallowed inside Ipopt's callbacks still stops the search
         self.solves += 1
-        ok = res.solver.termination_condition in _OK
+        ok = tc in _OK
         if not ok:
             self.nonoptimal += 1
         return ok
@@ -204,7 +195,8 @@ class ResourceSearch:
         return [np.full(k, 0.5), np.zeros(k), np.ones(k)]
 
     # -- one server at a fixed delay level -------------------------------------------
-    def server_point(self, base: Solution, ref_ev, s: int, users, T: float, y: float, warm: Solution | None, newcomers=()):
+    def server_point(self, base: Solution, ref_ev, s: int, users, T: float, y: float, warm: Solution | None, newcomers=(),
+                     cold: int = 3):
         """Best point found for server ``s`` serving ``users`` at delay level T (s) and Dinkelbach y.
 
         Returns the solution ``base`` with these users' φ and resources replaced
@@ -213,6 +205,11 @@ class ResourceSearch:
         ``warm``) get two more warm starts, with their φ at 0 and at 1: the φ a
         user had on its old server is often the wrong side for the new one
         (offloading to a far server, or computing locally where a near one is idle).
+        Where no warm start gives a point, at most ``cold`` of the three cold
+        starts (equal split, φ = ½, 0, 1) are tried.  The first warm start also
+        takes the multipliers of the model's last solve when that one ended optimal
+        (:class:`~pyomo_llmmec.nlp.PersistentIpopt`; in a scan over delay levels it
+        is the solve of the level next to this one).
         """
         users = np.asarray(users, dtype=int)
         if len(users) == 0:
@@ -237,15 +234,15 @@ class ResourceSearch:
                         starts.append((True, phi, *wst[1:]))
         eq = (np.full(k, sc.bandwidth_hz[s] / k), sc.user_p_max_w[users], np.full(k, sc.server_p_max_w[s] / k),
               sc.user_f_max_flops[users], np.full(k, sc.server_f_max_flops[s] / k))
-        for phi in self._phi_patterns(k):
+        for phi in self._phi_patterns(k)[:max(0, int(cold))]:
             starts.append((False, phi, *eq))
         best, best_val = None, -math.inf
         ow = sc.system.weight_energy
-        for is_warm, *st in starts:
+        for j, (is_warm, *st) in enumerate(starts):
             if best is not None and not is_warm and not self.o.lns_cold_always:
                 break  # the warm start gave a point: cold starts only where it fails
             set_start(m, *st)
-            self._solve(m, "Ipopt (server NLP)")
+            self._solve(m, "Ipopt (server NLP)", warm=j == 0 and is_warm)
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = base.copy(evaluation=None)
             cand.assignment = cand.assignment.copy()
@@ -269,7 +266,8 @@ class ResourceSearch:
         cur = inc.sol
         for s in range(self.sc.n_servers):
             users = np.flatnonzero(a == s)
-            nxt = self.server_point(cur, inc.ev, s, users, T, y, warm if warm is not None else inc.sol)
+            nxt = self.server_point(cur, inc.ev, s, users, T, y, warm if warm is not None else inc.sol,
+                                    cold=self.o.lns_level_cold)
             if nxt is None:
                 return None
             cur = nxt

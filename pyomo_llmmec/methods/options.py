@@ -99,6 +99,9 @@ class SolveOptions:
                                         "take seconds at 20 pairs, minutes at 2000)", nonneg=True, integer=True)
     lns_levels: int = opt(9, "method 'lns': delay levels T scanned per Dinkelbach step of the resource search", positive=True, integer=True)
     lns_cold_always: bool = opt(False, "method 'lns': solve each server NLP from the cold starts too, not only where the warm start fails")
+    lns_level_cold: int = opt(0, "method 'lns': cold starts (equal split with φ = ½, 0, 1; at most 3) tried at a delay level of the "
+                              "resource scan where the warm start from the next level fails (measured on the 30 reference "
+                              "instances: 3 gave the same SCRs at ~1.5x the time; docs/DESIGN.md)", nonneg=True, integer=True)
     lns_ipopt_max_iter: int = opt(300, "method 'lns': Ipopt's iteration limit per NLP (its NLPs converge in tens of iterations; a solve that runs on is a start that failed)", positive=True, integer=True)
     lns_floor: float = opt(1e-3, "method 'lns': lower bound of every resource as a fraction of its budget in the lns NLPs, "
                            "at most 0.01/N (a larger floor than the full model's keeps φ·(1/r) away from 0/0, where Ipopt fails)", positive=True)

@@ -32,13 +32,20 @@ from .. import physics
 from ..units import Units
 
 
+#: the model's data, fixed variables set between solves (see build_fixed_association_nlp)
+DATA = ("y", "T_fix", "t_unit", "obj_unit")
+
+
 def build_fixed_association_nlp(scenario, units: Units, users, servers, *, form: str = "dinkelbach",
                                 free_T: bool = False, eps: float = 1e-6) -> pyo.ConcreteModel:
     """The NLP of the module docstring for ``users`` (positions), user i on server ``servers[i]``.
 
-    Mutable Params set the data that changes between solves: ``y`` (Dinkelbach
-    parameter), ``T_fix`` (the fixed delay level, dinkelbach form), ``t_unit``
-    and ``obj_unit``.  The model is not solved here.
+    The data that changes between solves are *fixed variables* (:data:`DATA`):
+    ``y`` (Dinkelbach parameter), ``T_fix`` (the fixed delay level, dinkelbach
+    form), ``t_unit`` and ``obj_unit``.  Every solver sees a fixed variable as a
+    constant; :class:`pyomo_llmmec.nlp.PersistentIpopt` keeps them as columns of
+    the NLP it builds once, so a new value needs no new NL file.  The model is
+    not solved here.
     """
     if form not in ("dinkelbach", "ratio"):
         raise ValueError(f"form must be 'dinkelbach' or 'ratio', not {form!r}")
@@ -64,10 +71,12 @@ def build_fixed_association_nlp(scenario, units: Units, users, servers, *, form:
     m.servers = servers
     m.I = pyo.RangeSet(0, k - 1)
     m.S = pyo.Set(initialize=sorted(set(int(s) for s in servers)))
-    m.y = pyo.Param(mutable=True, initialize=1.0, doc="Dinkelbach parameter y")
-    m.T_fix = pyo.Param(mutable=True, initialize=1.0, doc="fixed delay level (t_unit)")
-    m.t_unit = pyo.Param(mutable=True, initialize=u.seconds, doc="seconds per unit of T")
-    m.obj_unit = pyo.Param(mutable=True, initialize=u.objective, doc="objective unit")
+    m.y = pyo.Var(initialize=1.0, doc="Dinkelbach parameter y")
+    m.T_fix = pyo.Var(initialize=1.0, doc="fixed delay level (t_unit)")
+    m.t_unit = pyo.Var(initialize=u.seconds, doc="seconds per unit of T")
+    m.obj_unit = pyo.Var(initialize=u.objective, doc="objective unit")
+    for name in DATA:
+        getattr(m, name).fix()
 
     m.phi = pyo.Var(m.I, bounds=(0.0, 1.0), initialize=0.5)  # (3c)
     m.b = pyo.Var(m.I, bounds=lambda m, i: (eps * b_max[i], b_max[i]), initialize=lambda m, i: b_max[i] / k)  # (3i)
