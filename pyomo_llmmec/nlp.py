@@ -31,8 +31,8 @@ model's structure or a variable bound changed, e.g. a new association), and
 after every solve that did not end optimal: a failed solve leaves state behind
 in the NLP (where exactly was not isolated — PyNumero's ASL evaluator is the
 likely place; a small sequence of failed and feasible solves did not reproduce
-it), and a later solve on the same NLP can then fail where a new one succeeds.  Measured on ``lns``'s server NLPs at (3,2) seed 1:
-14 of 101 solves ran to the iteration limit on the reused NLP after failures,
+it), and a later solve on the same NLP can then fail where a new one succeeds.
+Measured on ``lns``'s server NLPs at (3,2) seed 1: 14 of 101 solves ran to the iteration limit on the reused NLP after failures,
 each of which a new NLP solved in 16–21 iterations; with the rebuild, every
 solve took the same iterations as on a new NLP (161 of 161).
 

@@ -88,16 +88,11 @@ def test_a_reused_nlp_solves_as_a_new_one_after_failed_solves(monkeypatch):
     solve = lns.ResourceSearch._solve
     seen = {"solves": 0, "failed": 0, "differ": []}
 
-    def checked(self, model, phase, warm=False):
-        ipopt = getattr(model, "_lns_ipopt", None)
-        if ipopt is not None:
-            del model._lns_ipopt  # not cloned with the model
-        fresh = model.clone()
-        if ipopt is not None:
-            model._lns_ipopt = ipopt
-        before = ipopt.iterations if ipopt is not None else 0
-        ok = solve(self, model, phase, warm=False)  # cold, like the fresh one
-        used = model._lns_ipopt.iterations - before
+    def checked(self, ipopt, phase, warm=False):
+        fresh = ipopt.model.clone()
+        before = ipopt.iterations
+        ok = solve(self, ipopt, phase, warm=False)  # cold, like the fresh one
+        used = ipopt.iterations - before
         tc, its, _ = PersistentIpopt(fresh, [getattr(fresh, n) for n in DATA], self.ipopt_options, warm=False).solve()
         seen["solves"] += 1
         seen["failed"] += not ok

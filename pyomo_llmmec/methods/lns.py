@@ -138,20 +138,21 @@ class ResourceSearch:
         if time.perf_counter() > self.deadline:
             raise OutOfTime
 
-    def _solve(self, model, phase, warm=False):
-        """Ipopt on ``model`` from its current values (loaded back into it); True when it ended (locally) optimal.
+    def _build(self, users, servers, **kw):
+        """A fixed-association NLP (model/fixed_association.py) with its :class:`~pyomo_llmmec.nlp.PersistentIpopt`:
+        the NLP is built once and re-solved with new data (y, T, the units: the model's fixed variables)."""
+        from ..nlp import PersistentIpopt
 
-        Each model keeps its :class:`~pyomo_llmmec.nlp.PersistentIpopt`: the NLP is built once per model and
-        re-solved with the new data (y, T, the units: fixed variables, model/fixed_association.py).  Ipopt starts
-        from the model's values; with ``warm`` also from the multipliers of the model's last solve, if it ended
-        optimal (the caller passes it where the start is near that solve's point)."""
+        with self.timer("model build"):
+            m = build_fixed_association_nlp(self.sc, self.units, users, servers, **kw)
+        return PersistentIpopt(m, [getattr(m, n) for n in DATA], self.ipopt_options, warm=True)
+
+    def _solve(self, ipopt, phase, warm=False):
+        """Ipopt on ``ipopt.model`` from its current values (loaded back into it); True when it ended (locally) optimal.
+
+        With ``warm`` Ipopt also starts from the multipliers of the model's last solve, if it ended optimal (the
+        caller passes it where the start is near that solve's point)."""
         self._check_time()
-        ipopt = getattr(model, "_lns_ipopt", None)
-        if ipopt is None:
-            from ..nlp import PersistentIpopt
-
-            ipopt = model._lns_ipopt = PersistentIpopt(model, [getattr(model, n) for n in DATA], self.ipopt_options,
-                                                       warm=True)
         try:
             with self.timer(phase):
                 tc, _iters, _obj = ipopt.solve(warm=warm)
@@ -163,7 +164,7 @@ class ResourceSearch:
             self.nonoptimal += 1
             self.evaluation_errors.append(f"{type(exc).__name__}: {exc}")
             return False
-        excess = _bound_excess(model)
+        excess = _bound_excess(ipopt.model)
         self.max_bound_excess = max(self.max_bound_excess, excess)
         if excess > 1e-9:
             self.bound_violations += 1
@@ -175,15 +176,14 @@ class ResourceSearch:
         return ok
 
     def _server_model(self, s, users):
+        """The server NLP of ``users`` on server ``s`` (a PersistentIpopt; its model is ``.model``), built once."""
         key = (int(s), tuple(int(i) for i in users))
-        m = self._server_models.get(key)
-        if m is None:
+        nlp = self._server_models.get(key)
+        if nlp is None:
             if len(self._server_models) > 4000:
                 self._server_models.clear()
-            with self.timer("model build"):
-                m = build_fixed_association_nlp(self.sc, self.units, users, np.full(len(users), s), eps=self.eps)
-            self._server_models[key] = m
-        return m
+            nlp = self._server_models[key] = self._build(users, np.full(len(users), s), eps=self.eps)
+        return nlp
 
     def _set_scales(self, m, ref_ev):
         ref = units_for(self.sc, ref_ev)
@@ -217,7 +217,8 @@ class ResourceSearch:
             return base
         if T < np.max(self.min_delay[users, s]) * (1 - 1e-9):
             return None  # below the fastest any of these users could be served, even alone: infeasible
-        m = self._server_model(s, users)
+        nlp = self._server_model(s, users)
+        m = nlp.model
         self._set_scales(m, ref_ev)
         m.y.set_value(float(y))
         m.T_fix.set_value(T / pyo.value(m.t_unit))
@@ -243,7 +244,7 @@ class ResourceSearch:
             if best is not None and not is_warm and not self.o.lns_cold_always:
                 break  # the warm start gave a point: cold starts only where it fails
             set_start(m, *st)
-            self._solve(m, "Ipopt (server NLP)", warm=j == 0 and is_warm)
+            self._solve(nlp, "Ipopt (server NLP)", warm=j == 0 and is_warm)
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = base.copy(evaluation=None)
             cand.assignment = cand.assignment.copy()
@@ -309,19 +310,18 @@ class ResourceSearch:
         a = inc.sol.assignment
         eps = self.eps if eps is None else eps
         key = (tuple(int(v) for v in a), eps)
-        m = self._joint_models.get(key)
-        if m is None:
+        nlp = self._joint_models.get(key)
+        if nlp is None:
             if len(self._joint_models) > 50:
                 self._joint_models.clear()
-            with self.timer("model build"):
-                m = build_fixed_association_nlp(sc, self.units, np.arange(sc.n_users), a, free_T=True, eps=eps)
-            self._joint_models[key] = m
+            nlp = self._joint_models[key] = self._build(np.arange(sc.n_users), a, free_T=True, eps=eps)
+        m = nlp.model
         for _ in range(max_iter):
             self._set_scales(m, inc.ev)
             m.y.set_value(inc.scr)
             s = inc.sol
             set_start(m, s.phi, s.b, s.p, s.p_server, s.f_user, s.f_server, inc.ev.delay)
-            self._solve(m, "Ipopt (joint NLP)")
+            self._solve(nlp, "Ipopt (joint NLP)")
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = s.copy(phi=phi, b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
             with self.timer("evaluation"):
@@ -713,12 +713,13 @@ class LNS:
             for kind, users, targets in self._candidates(inc.sol.assignment):
                 a = inc.sol.assignment.copy()
                 a[list(users)] = targets
-                if tuple(int(v) for v in a) in visited or self._explored(inc, users, targets):
+                key = tuple(int(v) for v in a)
+                if key in visited or self._explored(inc, users, targets):
                     continue
                 self.moves_tried += 1
                 cand = self._try(inc, kind, users, targets, inc.ev.delay, inc.sol)
                 if cand is not None and cand.scr > inc.scr * (1 + 1e-7):
-                    visited.add(tuple(int(v) for v in a))
+                    visited.add(key)
                     inc = cand
                     self._offer(inc, f"{kind} (quick)")
                     improved = True
