@@ -131,6 +131,32 @@ def test_resource_step_finds_the_optimum_at_the_least_feasible_delay_level():
     assert np.max(out.ev.user_delay) < 1100.0
 
 
+def test_edge_level_is_where_the_delay_levels_start_to_fail():
+    """The least delay level of an association (one min-T NLP per server, ResourceSearch.edge_level): (10,2) seed 4 at
+    global's association, whose optimum sits just above that level (T = 1062.87 s).  The level just above the edge has
+    a point that meets it; 1 % below the edge no server start gives one; the edge is at least every user's least delay
+    alone (holding all of its resources) and at most the optimum's delay."""
+    import time
+
+    sc = lm.generate_scenario(10, 2, seed=4)
+    a = np.array([0, 1, 1, 1, 0, 1, 0, 1, 0, 0])
+    start = lm.equal_split(sc, a, phi=np.full(10, 0.5))
+    inc = Incumbent(start, lm.evaluate(sc, start, attach=False))
+    rs = ResourceSearch(sc, SolveOptions(), PhaseTimer(), time.perf_counter() + 600)
+    edge = rs.edge_level(inc)
+    assert edge is not None
+    assert np.max(rs.min_delay[np.arange(10), a]) * (1 - 1e-9) <= edge <= 1062.87 * (1 + 1e-5)
+    above = rs.at_level(inc, edge * (1 + 1e-3))
+    assert above is not None and above.ev.feasible
+    assert np.max(above.ev.user_delay) <= edge * (1 + 1e-3) * (1 + 1e-7)
+    solves = rs.solves
+    assert rs.at_level(above, edge * 0.99) is None
+    assert rs.solves == solves, "a level below a known edge is refused without an NLP solve"
+    # and without the edge known, the level's server NLPs fail on their own
+    fresh = ResourceSearch(sc, SolveOptions(), PhaseTimer(), time.perf_counter() + 600)
+    assert fresh.at_level(above, edge * 0.99) is None
+
+
 def test_server_points_keep_their_delay_level_with_phi_at_zero():
     """Regression (issue 12, (4,2) seed 7): at the optimal association and delay level, each server's NLP from the
     proven optimum must give a point the evaluator finds within that level.  With Ipopt's default bound relaxation

@@ -8,8 +8,9 @@ local optima differ mostly in the delay level T.  With T *fixed* (and y fixed)
 the problem separates into one NLP per server (model/fixed_association.py):
 ``F(T; y) = Σ_m V_m(T; y) − y ω_t T``.  The step is Dinkelbach over y; for each
 y it scans a log-spaced grid of delay levels T, solving every server's NLP at
-each level (Ipopt, warm-started from the neighbouring level), keeps the best
-level, and refines it with the joint NLP in which T is free.  φ is optimised
+each level (Ipopt, warm-started from the neighbouring level) down to the
+association's least feasible level (one min-T NLP per server, :meth:`ResourceSearch.edge_level`),
+keeps the best level, and refines it with the joint NLP in which T is free.  φ is optimised
 jointly with the resources (the exact energies, no quadratic transform).  Each
 NLP is built once and re-solved with new data (:class:`~pyomo_llmmec.nlp.PersistentIpopt`).
 
@@ -76,6 +77,11 @@ PRUNE_REDRAWS = 20
 PRUNE_REFRESH = 1e-3
 
 
+#: the scan's lowest level sits this far (relative) above the edge (ResourceSearch.edge_level): at the edge itself
+#: the server NLPs' feasible set is a single point
+EDGE_MARGIN = 1e-3
+
+
 class OutOfTime(Exception):
     """The search's deadline passed (raised between solves; the incumbent stands)."""
 
@@ -107,6 +113,9 @@ class ResourceSearch:
         }
         self.units = units_for(scenario)
         self._server_models: dict = {}
+        self._failed_level: dict = {}  # (server, users) -> the highest delay level at which no start gave a point
+        self._server_edge: dict = {}  # (server, users) -> the least delay level they can meet (s), NaN if unknown
+        self._edge_models: dict = {}
         self._joint_models: dict = {}
         self.min_delay = self._min_delay()
         self.polished: dict = {}  # association -> best point of multistart_polish
@@ -206,6 +215,10 @@ class ResourceSearch:
         ``warm``) get two more warm starts, with their φ at 0 and at 1: the φ a
         user had on its old server is often the wrong side for the new one
         (offloading to a far server, or computing locally where a near one is idle).
+        They are alternatives to a plain warm start that gave a point: where that
+        one fails, they are not tried (measured on (3,2)…(6,2) runs, 68 moves whose
+        plain warm start failed: neither its φ variants nor the cold starts gave a
+        point for any of them, at ~80 Ipopt iterations per failed solve).
         Where no warm start gives a point, at most ``cold`` of the three cold
         starts (equal split, φ = ½, 0, 1) are tried.  The first warm start also
         takes the multipliers of the model's last solve when that one ended optimal
@@ -217,6 +230,11 @@ class ResourceSearch:
             return base
         if T < np.max(self.min_delay[users, s]) * (1 - 1e-9):
             return None  # below the fastest any of these users could be served, even alone: infeasible
+        key = (int(s), tuple(int(i) for i in users))
+        if T <= self._failed_level.get(key, -math.inf):
+            return None  # failed at this level or a higher one already
+        if T < self._server_edge.get(key, 0.0) * (1 - 1e-9):
+            return None  # below the least level these users can meet together (edge_level)
         nlp = self._server_model(s, users)
         m = nlp.model
         self._set_scales(m, ref_ev)
@@ -243,6 +261,8 @@ class ResourceSearch:
         for j, (is_warm, *st) in enumerate(starts):
             if best is not None and not is_warm and not self.o.lns_cold_always:
                 break  # the warm start gave a point: cold starts only where it fails
+            if j >= 1 and best is None and is_warm:
+                continue  # the plain warm start failed: so do its φ variants (see the docstring)
             set_start(m, *st)
             self._solve(nlp, "Ipopt (server NLP)", warm=j == 0 and is_warm)
             phi, b, p, P, Fu, Fs = read_point(m)
@@ -260,6 +280,8 @@ class ResourceSearch:
             val = float(np.sum(ev.score[users] - y * ow * ev.user_energy[users]))
             if val > best_val:
                 best, best_val = cand, val
+        if best is None:
+            self._failed_level[key] = max(T, self._failed_level.get(key, -math.inf))
         return best
 
     def _server_feasible(self, cand: Solution, ev, s: int, users, T: float) -> bool:
@@ -301,6 +323,40 @@ class ResourceSearch:
             cur = nxt
         return cur
 
+    def edge_level(self, inc: Incumbent) -> float | None:
+        """The least delay level (s) at which ``inc``'s association has a point: the largest over the servers of the
+        least level a server's users can meet together (the ``min_delay`` NLP, from ``inc``'s point, where its
+        delays are met).  Below it every level of the scan fails; None when a server's NLP did not end optimal.
+
+        A local optimum of that NLP, so a level below it is not proven infeasible; it is where the scan's warm
+        starts fail (they come from above, as this NLP's start does)."""
+        a = inc.sol.assignment
+        edge = 0.0
+        for s in range(self.sc.n_servers):
+            users = np.flatnonzero(a == s)
+            if len(users) == 0:
+                continue
+            key = (int(s), tuple(int(i) for i in users))
+            t = self._server_edge.get(key)
+            if t is None:
+                nlp = self._edge_models.get(key)
+                if nlp is None:
+                    if len(self._edge_models) > 4000:
+                        self._edge_models.clear()
+                    nlp = self._edge_models[key] = self._build(users, np.full(len(users), s), form="min_delay", eps=self.eps)
+                m = nlp.model
+                self._set_scales(m, inc.ev)
+                sol = inc.sol
+                set_start(m, sol.phi[users], sol.b[users], sol.p[users], sol.p_server[users], sol.f_user[users],
+                          sol.f_server[users], float(np.max(inc.ev.user_delay[users])))
+                ok = self._solve(nlp, "Ipopt (edge NLP)")
+                t = float(pyo.value(m.T) * pyo.value(m.t_unit)) if ok else math.nan
+                self._server_edge[key] = t
+            if not math.isfinite(t):
+                return None
+            edge = max(edge, t)
+        return edge
+
     # -- the joint polish (T free) ----------------------------------------------------
     def polish(self, inc: Incumbent, max_iter: int = 8, eps: float | None = None) -> Incumbent:
         """Dinkelbach on the joint NLP of ``inc``'s association with T free, from ``inc``.
@@ -316,12 +372,14 @@ class ResourceSearch:
                 self._joint_models.clear()
             nlp = self._joint_models[key] = self._build(np.arange(sc.n_users), a, free_T=True, eps=eps)
         m = nlp.model
-        for _ in range(max_iter):
+        for step in range(max_iter):
             self._set_scales(m, inc.ev)
             m.y.set_value(inc.scr)
             s = inc.sol
             set_start(m, s.phi, s.b, s.p, s.p_server, s.f_user, s.f_server, inc.ev.delay)
-            self._solve(nlp, "Ipopt (joint NLP)")
+            # from the second Dinkelbach step on, the start is this NLP's last optimum (only y and the units
+            # changed): its multipliers too
+            self._solve(nlp, "Ipopt (joint NLP)", warm=step > 0 and self.o.lns_polish_warm)
             phi, b, p, P, Fu, Fs = read_point(m)
             cand = s.copy(phi=phi, b=b, p=p, p_server=P, f_user=Fu, f_server=Fs, evaluation=None)
             with self.timer("evaluation"):
@@ -414,10 +472,15 @@ class ResourceSearch:
 
         down = max(1, (2 * levels) // 3)
         up = max(0, levels - down)
+        edge = self.edge_level(inc) if self.o.lns_edge_nlp else None
         misses = 0
         warm = inc
         for i in range(down):  # 1.001 T0, T0/√2, T0/2, ... (a level that fails is skipped; two in a row end the descent)
-            r = G(math.log(T0) + (1e-3 if i == 0 else -0.5 * math.log(2.0) * i), warm)
+            logT = math.log(T0) + (1e-3 if i == 0 else -0.5 * math.log(2.0) * i)
+            if edge is not None and math.exp(logT) < edge * (1 + EDGE_MARGIN):
+                found[logT] = None  # below the edge: it would fail
+                break
+            r = G(logT, warm)
             misses = misses + 1 if r is None else 0
             if misses == 2:
                 break
@@ -432,7 +495,11 @@ class ResourceSearch:
         # level — the value is often largest just above it (a critical user), between the scan's coarse steps
         feasible = sorted(k for k, v in found.items() if v is not None)
         failed = [k for k, v in found.items() if v is None and feasible and k < feasible[0]]
-        if failed:
+        at_edge = None
+        if edge is not None and feasible and failed and edge * (1 + EDGE_MARGIN) < math.exp(feasible[0]):
+            # the edge is known: the level just above it instead of bisecting for it
+            at_edge = G(math.log(edge * (1 + EDGE_MARGIN)), found[feasible[0]])
+        if failed and at_edge is None:
             lo, hi = max(failed), feasible[0]
             for _ in range(self.o.lns_edge_steps):
                 mid = 0.5 * (lo + hi)
@@ -556,7 +623,8 @@ class LNS:
         cur = base
         for s in touched:
             members = np.flatnonzero(a == s)
-            cur = self.rs.server_point(cur, inc.ev, s, members, T, inc.scr, inc.sol, newcomers=[n for n in users if a[n] == s])
+            cur = self.rs.server_point(cur, inc.ev, s, members, T, inc.scr, inc.sol, newcomers=[n for n in users if a[n] == s],
+                                       cold=self.o.lns_move_cold)
             if cur is None:
                 return None
         cur.assignment = a

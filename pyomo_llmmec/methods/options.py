@@ -102,6 +102,9 @@ class SolveOptions:
     lns_level_cold: int = opt(0, "method 'lns': cold starts (equal split with φ = ½, 0, 1; at most 3) tried at a delay level of the "
                               "resource scan where the warm start from the next level fails (measured on the 30 reference "
                               "instances: 3 gave the same SCRs at ~1.5x the time; docs/DESIGN.md)", nonneg=True, integer=True)
+    lns_move_cold: int = opt(0, "method 'lns': cold starts (equal split with φ = ½, 0, 1; at most 3) tried on a server of a scored "
+                             "move where its warm starts fail (measured on the reference instances: never one that gave a point; "
+                             "docs/DESIGN.md)", nonneg=True, integer=True)
     lns_ipopt_max_iter: int = opt(300, "method 'lns': Ipopt's iteration limit per NLP (its NLPs converge in tens of iterations; a solve that runs on is a start that failed)", positive=True, integer=True)
     lns_floor: float = opt(1e-3, "method 'lns': lower bound of every resource as a fraction of its budget in the lns NLPs, "
                            "at most 0.01/N (a larger floor than the full model's keeps φ·(1/r) away from 0/0, where Ipopt fails)", positive=True)
@@ -111,8 +114,12 @@ class SolveOptions:
                               "(delay-level continuation); False: the joint polish only (faster, weaker)")
     lns_deep: int = opt(30, "method 'lns': at a local optimum, this many best-scored non-improving neighbours get the full resource step "
                         "(every neighbour where N(M-1) + swaps <= 30: at (6,2), 15; measured on (6,2) seed 0: 3 ended at 0.855 of the proven optimum, all 15 at 0.99989)", nonneg=True, integer=True)
+    lns_polish_warm: bool = opt(True, "method 'lns': the joint polish's Dinkelbach steps after the first start from the previous step's "
+                                "multipliers as well as its point")
     lns_level_dinkelbach: int = opt(1, "method 'lns': Dinkelbach steps (one NLP per server each) at every delay level of the scan", positive=True, integer=True)
     lns_refine: int = opt(8, "method 'lns': golden-section steps refining the best delay level", nonneg=True, integer=True)
+    lns_edge_nlp: bool = opt(True, "method 'lns': locate the least feasible delay level of an association by one NLP per server "
+                             "(min T) instead of bisection between failed levels")
     lns_edge_steps: int = opt(4, "method 'lns': bisection steps locating the least feasible delay level between the scan's lowest "
                               "feasible level and the failed one below it (the optimum often lies just above it: (10,2) seed 4, "
                               "0.83 of global's point without them)", nonneg=True, integer=True)

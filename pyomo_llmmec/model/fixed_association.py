@@ -14,6 +14,9 @@ fixed server), in two forms:
 * ``form="ratio"``: T is a variable and the objective is the SCR (2) of the
   users in the model, ``Σ v / (ω_t T + ω_e Σ E)`` — the joint polish of a
   whole association.
+* ``form="min_delay"``: T is a variable and the objective is ``min T``: the
+  least delay level these users can meet together (the edge below which the
+  dinkelbach form has no feasible point).
 
 Unlike AO part 2 (model/resources.py) there is no quadratic transform and φ is
 not fixed: the energies are the exact ratios of MODEL.md §3, and Ipopt finds a
@@ -47,8 +50,8 @@ def build_fixed_association_nlp(scenario, units: Units, users, servers, *, form:
     the NLP it builds once, so a new value needs no new NL file.  The model is
     not solved here.
     """
-    if form not in ("dinkelbach", "ratio"):
-        raise ValueError(f"form must be 'dinkelbach' or 'ratio', not {form!r}")
+    if form not in ("dinkelbach", "ratio", "min_delay"):
+        raise ValueError(f"form must be 'dinkelbach', 'ratio' or 'min_delay', not {form!r}")
     sc, u = scenario, units
     users = np.asarray(users, dtype=int)
     servers = np.asarray(servers, dtype=int)
@@ -84,7 +87,7 @@ def build_fixed_association_nlp(scenario, units: Units, users, servers, *, form:
     m.P = pyo.Var(m.I, bounds=lambda m, i: (eps * P_max[i], P_max[i]), initialize=lambda m, i: P_max[i] / k)
     m.Fu = pyo.Var(m.I, bounds=lambda m, i: (eps * Fu_max[i], Fu_max[i]), initialize=lambda m, i: Fu_max[i])  # (3g)
     m.Fs = pyo.Var(m.I, bounds=lambda m, i: (eps * Fs_max[i], Fs_max[i]), initialize=lambda m, i: Fs_max[i] / k)
-    if form == "ratio" or free_T:
+    if form in ("ratio", "min_delay") or free_T:
         m.T = pyo.Var(domain=pyo.NonNegativeReals, initialize=1.0)
         T = m.T
     else:
@@ -117,7 +120,9 @@ def build_fixed_association_nlp(scenario, units: Units, users, servers, *, form:
     m.compute_budget = pyo.Constraint(m.S, rule=lambda m, s: sum(m.Fs[i] for i in members[s]) <= fmax_s[s])  # (3h)
 
     ot, ow = sc.system.weight_time, sc.system.weight_energy
-    if form == "ratio":  # (2) for these users
+    if form == "min_delay":
+        m.obj = pyo.Objective(expr=m.T, sense=pyo.minimize)
+    elif form == "ratio":  # (2) for these users
         m.obj = pyo.Objective(expr=m.service / (ot * m.t_unit * m.T + ow * m.energy), sense=pyo.maximize)
     else:
         # (3) at fixed x: Σ_n (v_n − y ω_e E_n) − y ω_t T, in obj_unit; with T fixed without its constant − y ω_t T.
