@@ -41,11 +41,12 @@ def _clean_state():
 
 
 def _ipopt_problem():
-    """PyNumero's cyipopt problem: both part-2 paths (the persistent NLP and SolverFactory('cyipopt')) solve through it."""
-    from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
+    """PyNumero's cyipopt problem interface: both part-2 paths solve through a subclass of it (SolverFactory('cyipopt')
+    through CyIpoptNLP, the persistent NLP through pyomo_llmmec.nlp._Problem), whose ``solve`` is this one."""
+    from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptProblemInterface
 
     solvers.check_ipopt()
-    return CyIpoptNLP
+    return CyIpoptProblemInterface
 
 
 # ------------------------------------------------------------------------------------------

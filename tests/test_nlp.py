@@ -107,3 +107,55 @@ def test_a_reused_nlp_solves_as_a_new_one_after_failed_solves(monkeypatch):
     assert lm.evaluate(sc, sol).feasible
     assert seen["failed"] >= 5, "the run must include failed solves for the check to mean anything"
     assert seen["differ"] == [], seen["differ"]
+
+
+@pytest.mark.parametrize("kind", ["server", "joint"])
+def test_decision_columns_problem_is_pynumeros_projection(kind):
+    """PersistentIpopt hands Ipopt the decision columns through its own cyipopt problem (nlp._Problem), which takes
+    the decision entries by positions computed once per build; PyNumero's CyIpoptNLP(ProjectedNLP(...)) on the same
+    NLP is the reference: the same iterations and the same point, cold and then warm (with multipliers)."""
+    import pyomo.environ as pyo
+    from pyomo.contrib.pynumero.interfaces.cyipopt_interface import CyIpoptNLP
+    from pyomo.contrib.pynumero.interfaces.nlp_projections import ProjectedNLP
+
+    from pyomo_llmmec.model.fixed_association import DATA, build_fixed_association_nlp, set_start
+    from pyomo_llmmec.nlp import WARM_OPTIONS, PersistentIpopt
+
+    sc = lm.generate_scenario(5, 2, seed=2)
+    a = np.array([0, 1, 1, 0, 1])
+    start = equal_split(sc, a, phi=np.full(5, 0.5))
+    ev = lm.evaluate(sc, start, attach=False)
+    units = units_for(sc, ev)
+    users = np.flatnonzero(a == 1) if kind == "server" else np.arange(5)
+    m = build_fixed_association_nlp(sc, units, users, a[users], free_T=kind == "joint", eps=1e-3)
+    m.y.set_value(ev.scr)
+    m.T_fix.set_value(1.5 * ev.delay / units.seconds)
+    opts = {"tol": 1e-9, "print_level": 0, "sb": "yes", "bound_relax_factor": 0.0}
+    s = start
+    set_start(m, s.phi[users], s.b[users], s.p[users], s.p_server[users], s.f_user[users], s.f_server[users], ev.delay)
+    ours = PersistentIpopt(m, [getattr(m, n) for n in DATA], opts)
+    ours._build()
+    nlp = ours._nlp
+    names = nlp.primals_names()
+    x0 = np.array([v.value for v in ours._dec_vars])
+    ref = CyIpoptNLP(ProjectedNLP(nlp, [names[i] for i in ours._dec_idx]), halt_on_evaluation_error=False)
+    for k, v in opts.items():
+        ref.add_option(k, v)
+    x_ref, info_ref = ref.solve(x0)
+    tc, iters, _ = ours.solve()
+    x_ours = np.array([pyo.value(v) for v in ours._dec_vars])
+    assert str(tc) == "optimal" and info_ref["status"] == 0
+    assert np.array_equal(x_ours, x_ref)
+    # warm: a new y, from this optimum with its multipliers, both ways
+    m.y.set_value(1.01 * ev.scr)
+    ours_w = PersistentIpopt(m, [getattr(m, n) for n in DATA], opts)
+    ours_w._build()
+    ref_w = CyIpoptNLP(ProjectedNLP(ours_w._nlp, [names[i] for i in ours_w._dec_idx]), halt_on_evaluation_error=False)
+    for k, v in {**opts, **WARM_OPTIONS}.items():
+        ref_w.add_option(k, v)
+    x_ref_w, info_w = ref_w.solve(x_ref, lagrange=info_ref["mult_g"], zl=info_ref["mult_x_L"], zu=info_ref["mult_x_U"])
+    ours_w._duals = (info_ref["mult_g"], info_ref["mult_x_L"], info_ref["mult_x_U"])
+    tc_w, iters_w, _ = ours_w.solve(warm=True)
+    assert str(tc_w) == "optimal"
+    assert np.array_equal(np.array([pyo.value(v) for v in ours_w._dec_vars]), x_ref_w)
+    assert iters_w < iters
