@@ -33,9 +33,9 @@ improvement.  The result is deterministic for a given ``seed``; with a
 ``time_limit`` the search is anytime (checked between NLP solves).
 
 **The Lagrangian screen** (``lns_prune``; :class:`~pyomo_llmmec.bounds.AssociationScreen`).
-After the quick descent, one round of the Lagrangian SCR bound at the incumbent
-gives multipliers under which any association's bound is a sum of N table
-entries.  An association whose bound is at most the acceptance level can never
+After the quick descent, two rounds of price improvement of the Lagrangian SCR
+bound at the incumbent give multipliers under which any association's bound is a
+sum of N table entries.  An association whose bound is at most the acceptance level can never
 be accepted, so its full resource step is skipped wherever the search would
 spend one on it (a start, a scanned candidate, a deep step, a destroy/repair
 draw); the search's outcome is unchanged where the skipped step could not have
@@ -69,8 +69,10 @@ _OK = (TerminationCondition.optimal, TerminationCondition.locallyOptimal)
 #: the Lagrangian screen (LNS._start_screen) runs on networks of at most this many user-server pairs
 PRUNE_MAX_PAIRS = 400
 #: rounds of price improvement of the screen's bound (measured: 1 round, ~1.5 s, settles 2–54 of the associations of
-#: (3,2)…(6,2) references; docs/DESIGN.md)
-PRUNE_ROUNDS = 1
+#: (3,2)…(6,2) references; a second round (0.3–0.7 s more) tightened the bound at (6,2) s0 from 34.30 to 29.32 against the
+#: optimum 25.87 and cut the NLP solves by 18–23 % on (4,2) s4, s5, (6,2) s0, s6; a third cost more than it saved;
+#: docs/DESIGN.md)
+PRUNE_ROUNDS = 2
 #: destroy/repair draws again (at most this often) when its new association is proven unable to beat the best
 PRUNE_REDRAWS = 20
 #: the screen's pair values are recomputed when the best SCR has risen by this fraction since
@@ -670,7 +672,7 @@ class LNS:
         """The Lagrangian bound at the incumbent and its :class:`~pyomo_llmmec.bounds.AssociationScreen`: from here on
         an association proven unable to beat the incumbent is skipped (its full resource step could not be accepted).
 
-        One round of price improvement (``PRUNE_ROUNDS``; a fixed amount of work, so the search stays deterministic),
+        ``PRUNE_ROUNDS`` rounds of price improvement (a fixed amount of work, so the search stays deterministic),
         at most ``bound_time_limit`` s: a bound that hits that limit is not used (the same seed must give the same
         result on any machine).  Only on networks of at most ``PRUNE_MAX_PAIRS`` pairs (larger ones: one evaluation
         of the relaxation costs seconds and its bound is loose, docs/DESIGN.md); a relaxation that fails is a warning."""

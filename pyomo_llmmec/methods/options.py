@@ -124,7 +124,7 @@ class SolveOptions:
                               "feasible level and the failed one below it (the optimum often lies just above it: (10,2) seed 4, "
                               "0.83 of global's point without them)", nonneg=True, integer=True)
     lns_prune: bool = opt(True, "method 'lns': skip every association proven unable to beat the incumbent by the Lagrangian "
-                          "bound's multipliers (one round of price improvement, deterministic; networks of at most 400 pairs)")
+                          "bound's multipliers (two rounds of price improvement, deterministic; networks of at most 400 pairs)")
     lns_rounds: int = opt(3, "method 'lns': destroy/repair rounds without improvement before stopping", nonneg=True, integer=True)
     lns_destroy: float = opt(0.3, "method 'lns': users reassigned by one destroy/repair (a fraction of N if < 1, else a count)", positive=True)
     lns_max_candidates: int = opt(100000, "method 'lns': moves and swaps scored per neighbourhood scan (a seeded random sample when more)", positive=True, integer=True)
