@@ -121,6 +121,7 @@ class PersistentIpopt:
         from pyomo.contrib.pynumero.interfaces.pyomo_nlp import PyomoNLP
 
         t0 = time.perf_counter()
+        self._nlp, self._duals = None, None  # a build that raises leaves nothing half-replaced: the next solve builds
         for v in self.data:
             v.unfix()
         try:

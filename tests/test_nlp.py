@@ -159,3 +159,35 @@ def test_decision_columns_problem_is_pynumeros_projection(kind):
     assert str(tc_w) == "optimal"
     assert np.array_equal(np.array([pyo.value(v) for v in ours_w._dec_vars]), x_ref_w)
     assert iters_w < iters
+
+
+def test_a_build_that_raises_leaves_no_half_built_nlp(monkeypatch):
+    """An evaluation error while the NLP is built (its Jacobian and Hessian structures are read at the model's point)
+    propagates to the caller; the NLP is then built again at the next solve instead of re-using the previous one."""
+    from pyomo.contrib.pynumero.exceptions import PyNumeroEvaluationError
+    from pyomo.contrib.pynumero.interfaces.pyomo_nlp import PyomoNLP
+
+    from pyomo_llmmec.model.fixed_association import DATA, build_fixed_association_nlp
+    from pyomo_llmmec.nlp import PersistentIpopt
+
+    sc = lm.generate_scenario(4, 2, seed=1)
+    a = np.array([0, 1, 0, 1])
+    start = equal_split(sc, a, phi=np.full(4, 0.5))
+    ev = lm.evaluate(sc, start, attach=False)
+    units = units_for(sc, ev)
+    m = build_fixed_association_nlp(sc, units, np.arange(4), a, free_T=True, eps=1e-3)
+    m.y.set_value(ev.scr)
+    ipopt = PersistentIpopt(m, [getattr(m, n) for n in DATA], {"print_level": 0, "sb": "yes"})
+    assert str(ipopt.solve()[0]) == "optimal" and ipopt.builds == 1
+    real = PyomoNLP.evaluate_hessian_lag
+
+    def broken(self, *a, **k):
+        raise PyNumeroEvaluationError("injected")
+
+    monkeypatch.setattr(PyomoNLP, "evaluate_hessian_lag", broken)
+    ipopt.invalidate()
+    with pytest.raises(PyNumeroEvaluationError):
+        ipopt.solve()
+    assert ipopt._nlp is None and ipopt._duals is None
+    monkeypatch.setattr(PyomoNLP, "evaluate_hessian_lag", real)
+    assert str(ipopt.solve()[0]) == "optimal" and ipopt.builds == 2

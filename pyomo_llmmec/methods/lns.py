@@ -115,7 +115,6 @@ class ResourceSearch:
         }
         self.units = units_for(scenario)
         self._server_models: dict = {}
-        self._failed_level: dict = {}  # (server, users) -> the highest delay level at which no start gave a point
         self._server_edge: dict = {}  # (server, users) -> the least delay level they can meet (s), NaN if unknown
         self._edge_models: dict = {}
         self._joint_models: dict = {}
@@ -233,8 +232,6 @@ class ResourceSearch:
         if T < np.max(self.min_delay[users, s]) * (1 - 1e-9):
             return None  # below the fastest any of these users could be served, even alone: infeasible
         key = (int(s), tuple(int(i) for i in users))
-        if T <= self._failed_level.get(key, -math.inf):
-            return None  # failed at this level or a higher one already
         if T < self._server_edge.get(key, 0.0) * (1 - 1e-9):
             return None  # below the least level these users can meet together (edge_level)
         nlp = self._server_model(s, users)
@@ -282,8 +279,6 @@ class ResourceSearch:
             val = float(np.sum(ev.score[users] - y * ow * ev.user_energy[users]))
             if val > best_val:
                 best, best_val = cand, val
-        if best is None:
-            self._failed_level[key] = max(T, self._failed_level.get(key, -math.inf))
         return best
 
     def _server_feasible(self, cand: Solution, ev, s: int, users, T: float) -> bool:
@@ -354,6 +349,9 @@ class ResourceSearch:
                 ok = self._solve(nlp, "Ipopt (edge NLP)")
                 t = float(pyo.value(m.T) * pyo.value(m.t_unit)) if ok else math.nan
                 self._server_edge[key] = t
+            own = float(np.max(inc.ev.user_delay[users]))
+            if math.isfinite(t) and t > own:  # a local optimum above a level this point meets (an earlier start's)
+                t = self._server_edge[key] = own
             if not math.isfinite(t):
                 return None
             edge = max(edge, t)
