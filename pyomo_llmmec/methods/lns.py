@@ -185,15 +185,19 @@ class ResourceSearch:
             self.nonoptimal += 1
         return ok
 
-    def _server_model(self, s, users):
-        """The server NLP of ``users`` on server ``s`` (a PersistentIpopt; its model is ``.model``), built once."""
-        key = (int(s), tuple(int(i) for i in users))
-        nlp = self._server_models.get(key)
+    def _cached(self, cache: dict, key, limit: int, users, servers, **kw):
+        """The NLP (a PersistentIpopt; its model is ``.model``) stored under ``key`` in ``cache``, built on first use;
+        a cache holding more than ``limit`` NLPs is emptied first."""
+        nlp = cache.get(key)
         if nlp is None:
-            if len(self._server_models) > 4000:
-                self._server_models.clear()
-            nlp = self._server_models[key] = self._build(users, np.full(len(users), s), eps=self.eps)
+            if len(cache) > limit:
+                cache.clear()
+            nlp = cache[key] = self._build(users, servers, **kw)
         return nlp
+
+    @staticmethod
+    def _server_key(s, users):
+        return int(s), tuple(int(i) for i in users)
 
     def _set_scales(self, m, ref_ev):
         ref = units_for(self.sc, ref_ev)
@@ -231,10 +235,10 @@ class ResourceSearch:
             return base
         if T < np.max(self.min_delay[users, s]) * (1 - 1e-9):
             return None  # below the fastest any of these users could be served, even alone: infeasible
-        key = (int(s), tuple(int(i) for i in users))
+        key = self._server_key(s, users)
         if T < self._server_edge.get(key, 0.0) * (1 - 1e-9):
             return None  # below the least level these users can meet together (edge_level)
-        nlp = self._server_model(s, users)
+        nlp = self._cached(self._server_models, key, 4000, users, np.full(len(users), s), eps=self.eps)
         m = nlp.model
         self._set_scales(m, ref_ev)
         m.y.set_value(float(y))
@@ -333,23 +337,19 @@ class ResourceSearch:
             users = np.flatnonzero(a == s)
             if len(users) == 0:
                 continue
-            key = (int(s), tuple(int(i) for i in users))
+            key = self._server_key(s, users)
+            own = float(np.max(inc.ev.user_delay[users]))  # the level this point meets on s
             t = self._server_edge.get(key)
             if t is None:
-                nlp = self._edge_models.get(key)
-                if nlp is None:
-                    if len(self._edge_models) > 4000:
-                        self._edge_models.clear()
-                    nlp = self._edge_models[key] = self._build(users, np.full(len(users), s), form="min_delay", eps=self.eps)
+                nlp = self._cached(self._edge_models, key, 4000, users, np.full(len(users), s), form="min_delay", eps=self.eps)
                 m = nlp.model
                 self._set_scales(m, inc.ev)
                 sol = inc.sol
                 set_start(m, sol.phi[users], sol.b[users], sol.p[users], sol.p_server[users], sol.f_user[users],
-                          sol.f_server[users], float(np.max(inc.ev.user_delay[users])))
+                          sol.f_server[users], own)
                 ok = self._solve(nlp, "Ipopt (edge NLP)")
                 t = float(pyo.value(m.T) * pyo.value(m.t_unit)) if ok else math.nan
                 self._server_edge[key] = t
-            own = float(np.max(inc.ev.user_delay[users]))
             if math.isfinite(t) and t > own:  # a local optimum above a level this point meets (an earlier start's)
                 t = self._server_edge[key] = own
             if not math.isfinite(t):
@@ -366,11 +366,7 @@ class ResourceSearch:
         a = inc.sol.assignment
         eps = self.eps if eps is None else eps
         key = (tuple(int(v) for v in a), eps)
-        nlp = self._joint_models.get(key)
-        if nlp is None:
-            if len(self._joint_models) > 50:
-                self._joint_models.clear()
-            nlp = self._joint_models[key] = self._build(np.arange(sc.n_users), a, free_T=True, eps=eps)
+        nlp = self._cached(self._joint_models, key, 50, np.arange(sc.n_users), a, free_T=True, eps=eps)
         m = nlp.model
         for step in range(max_iter):
             self._set_scales(m, inc.ev)
