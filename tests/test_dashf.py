@@ -301,6 +301,102 @@ def test_lp_relaxation_at_its_time_limit_gives_no_bound():
     assert full.status == "optimal" and math.isfinite(full.lower_bound)
 
 
+@pytest.mark.parametrize("n,m,seed", [(50, 5, 0), (40, 8, 3), (120, 6, 2)])
+def test_priced_lp_has_the_full_lps_optimum(n, m, seed):
+    """lp_pricing: the LP solved by pricing pairs in, from the incumbent's pairs alone (the hardest start: several
+    rounds), reaches the full LP's optimal value; its point is feasible for the full LP, and its bound is valid."""
+    from pyomo_llmmec.model.lp_relaxation import LPRelaxation
+
+    sc = lm.generate_scenario(n, m, seed=seed)
+    s0, _units, data, _phi = _p1_at_start(sc)
+    lp = LPRelaxation(n, m)
+    full = lp.solve(data, tol=1e-9)
+    start = np.zeros((n, m), dtype=bool)
+    start[np.arange(n), s0.assignment] = True
+    priced = lp.solve(data, tol=1e-9, pairs=start)
+    assert priced.status == "optimal" and priced.solver.startswith("HiGHS simplex pricing")
+    assert start.sum() < priced.pairs < n * m  # pairs were priced in, and not all of them
+    # the point's value in the full LP (φ̃, x̃ as returned; w and T at their best for that x̃, φ̃) is the optimum
+    x, phi = priced.x_frac, priced.phi_frac
+    assert np.allclose(x.sum(axis=1), 1.0, atol=1e-7) and np.all(x >= -1e-9) and np.all(x[~data.usable] <= 1e-9)
+    scale = max(1.0, abs(full.lower_bound))
+    assert priced.lower_bound == pytest.approx(full.lower_bound, abs=1e-6 * scale)
+    A, c = lp.matrix(data), lp.cost(data)
+    lo, hi = lp.bounds(data)
+    h = _highs_fixed_x(lp, A, c, lo, hi, x, phi)
+    assert h >= priced.lower_bound - 1e-7 * scale and h <= full.lower_bound + 1e-5 * scale
+
+
+def _highs_fixed_x(lp, A, c, lo, hi, x, phi):
+    """The full LP's optimal value with x̃ and φ̃ fixed at ``x``, ``phi`` (w and T free): the value of that point."""
+    import highspy
+
+    N, M, K = lp.N, lp.M, lp.N * lp.M
+    ix, iphi, _iw, _iT = lp._cols
+    lo, hi = lo.copy(), hi.copy()
+    v = np.clip(np.concatenate([x.ravel(), phi]), 0.0, None)
+    lo[ix:ix + K + N] = v
+    hi[ix:ix + K + N] = v
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp._highs_lp(A, c, lo, hi))
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return h.getInfo().objective_function_value
+
+
+def test_priced_lp_falls_back_to_the_full_lp(monkeypatch):
+    """Pricing that does not settle within its rounds is not used: the full LP is solved instead, and says so."""
+    from pyomo_llmmec.model import lp_relaxation
+    from pyomo_llmmec.model.lp_relaxation import LPRelaxation
+
+    sc = lm.generate_scenario(50, 5, seed=0)
+    s0, _units, data, _phi = _p1_at_start(sc)
+    start = np.zeros((50, 5), dtype=bool)
+    start[np.arange(50), s0.assignment] = True
+    monkeypatch.setattr(lp_relaxation, "SEED_PAIRS", 1)
+    monkeypatch.setattr(lp_relaxation, "MAX_PRICING_ROUNDS", 1)
+    res = LPRelaxation(50, 5).solve(data, pairs=start)
+    assert res.status == "optimal" and res.solver == "HiGHS ipm" and res.pairs is None
+
+
+def test_phi_lp_is_solved_again_from_scratch_when_the_warm_start_fails(monkeypatch):
+    """PhiStep: a φ LP that HiGHS does not finish from the previous basis is solved once more by a new solver
+    (the same optimum as a fresh PhiStep's) and counted; a second failure is an error."""
+    from pyomo_llmmec.methods.blocks import _appsi_tc
+
+    sc = lm.generate_scenario(20, 3, seed=1)
+    s0, _units, data, phi = _p1_at_start(sc)
+    expected = phi.solve_data(data, s0.assignment)[2]
+
+    class Stale:  # what the warm-started appsi solver returned at (200,10): a result with status unknown
+        def solve(self, model):
+            return type("Res", (), {"termination_condition": _appsi_tc().unknown})()
+
+    phi.opt = Stale()
+    assert phi.solve_data(data, s0.assignment)[2] == pytest.approx(expected, rel=1e-9)
+    assert phi.cold_retries == 1 and not isinstance(phi.opt, Stale)
+    import pyomo_llmmec.methods.blocks as blocks
+
+    phi.opt = Stale()
+    monkeypatch.setattr(blocks, "_highs", Stale)
+    with pytest.raises(lm.SolveFailed, match="status unknown"):
+        phi.solve_data(data, s0.assignment)
+    assert phi.cold_retries == 2
+
+
+def test_dashf_lp_route_prices_from_the_second_p1_on():
+    """DASHF's lp route: the first P1 solves the whole LP, the later ones price pairs in; both ways feasible."""
+    sc = lm.generate_scenario(60, 6, seed=1)
+    sol = lm.solve(sc, "dashf", assoc="lp")
+    assert sol.feasible
+    p1 = sol.info["p1"]
+    assert len(p1) >= 2 and "lp_pairs" not in p1[0]
+    assert all(0 < p["lp_pairs"] < 60 * 6 for p in p1[1:])
+    whole = lm.solve(sc, "dashf", assoc="lp", lp_pricing=False)
+    assert whole.feasible and all("lp_pairs" not in p for p in whole.info["p1"])
+
+
 def test_level_costs_are_the_best_phi_per_pair(paper_default):
     """level_costs: each pair's cost at a delay level is the minimum over a fine φ grid of its P1 terms."""
     from pyomo_llmmec.model.p1_levels import level_costs

@@ -316,6 +316,8 @@ class AODriver:
             "warnings": [],
         }
         info["warnings"] += getattr(res_block, "notes", [])
+        if self.phi_step is not None:
+            info["phi_lp_cold_retries"] = self.phi_step.cold_retries
         if hasattr(res_block, "ipopt_iterations"):
             info["ipopt_iterations"] = res_block.ipopt_iterations
             split = getattr(res_block, "split", None)

@@ -60,6 +60,9 @@ class SolveOptions:
                             "7-18 s, 0.4 GB; at 150 000 the first did not finish in 60 s)", positive=True, integer=True)
     lp_tol: float = opt(1e-7, "assoc='lp': optimality tolerance of HiGHS's interior-point method on P1's LP relaxation (its point "
                         "is only rounded; the bound it reports is the dual function's, valid at any tolerance)", positive=True)
+    lp_pricing: bool = opt(True, "assoc='lp': from the second P1 on, solve the LP by pricing pairs in (from the previous LP's support, "
+                           "the incumbent's pairs and each user's lowest-delay pairs; the same optimal value, docs/DESIGN.md 'Scale'); "
+                           "False: the whole LP every time")
     sdr_chordal: bool = opt(True, "solve the SDR in its exact chordal form (N·M 3×3 cones) rather than as one dense matrix")
     ipopt_tol: float = opt(1e-9, "Ipopt's convergence tolerance in part 2", positive=True)
     ipopt_max_iter: int = opt(3000, "Ipopt's iteration limit per part-2 solve", positive=True, integer=True)

@@ -21,6 +21,10 @@ minimum; the bound reported is the Lagrangian dual function at HiGHS's dual poin
 (:func:`dual_bound`), valid for any duals, so a point at the interior-point tolerance still gives a
 rigorous bound.
 
+Later LPs of a DASHF run are solved by pricing (:meth:`LPRelaxation._priced`, ``pairs=``): on a
+subset of the pairs, adding the left-out pairs whose Lagrangian term at the simplex duals is negative,
+until none is — the same optimum at a fraction of the time where few pairs carry weight.
+
 Tried and not kept: the tighter form (3j) summed over the servers and Σ_m w_nm = φ_n (the MILP's
 rows; half the rows).  Its optimal face differs from the SDR's, and so does the rounding: DASHF at
 (1000,20) s0 ended at SCR 13.29 with it, against 86.94 with this form and 81.91 with the SDR.
@@ -34,6 +38,9 @@ import numpy as np
 
 from .association import P1Data
 from .sdr import SDRResult
+
+SEED_PAIRS = 3  # each user's lowest-delay pairs added to a priced LP's first round (docs/DESIGN.md, 'Scale')
+MAX_PRICING_ROUNDS = 30
 
 
 def dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) -> float:
@@ -81,6 +88,7 @@ class LPRelaxation:
         self._var_cols = np.concatenate([ix + pair] * 3 + [iphi + user, ix + pair, iw + pair])
         self.row_lo = np.concatenate([np.ones(N), np.full(3 * M + 4 * K, -np.inf)])
         self.row_hi = np.concatenate([np.ones(N), np.ones(3 * M), np.zeros(3 * K), np.ones(K)])
+        self._basis = None
 
     def matrix(self, data: P1Data):
         """The constraint matrix (CSC) for P1's coefficients ``data``."""
@@ -108,21 +116,9 @@ class LPRelaxation:
     def cost(self, data: P1Data):
         return np.concatenate([data.masked("B").ravel(), data.A, data.masked("G").ravel(), [data.cT]])
 
-    def solve(self, data: P1Data, time_limit: float | None = None, tol: float = 1e-6) -> SDRResult:
-        """Solve the relaxation with P1's coefficients ``data``; the result in the SDR's form (x̃, φ̃, bound).
-
-        HiGHS's interior-point method without crossover, stopped at the optimality tolerance
-        ``tol`` (``ipm_optimality_tolerance``; its point is only rounded, and the bound is the
-        dual function's, rigorous at any tolerance); if it stops short of optimal, the crossover,
-        then the dual simplex, finish the solve.  At the time limit the point reached so far is
-        returned (status ``time limit ...``, no bound) when HiGHS has one; else the status says failed."""
+    def _highs_lp(self, A, c, col_lo, col_hi):
         import highspy
 
-        N, M, K = self.N, self.M, self.N * self.M
-        ix, iphi, _iw, _iT = self._cols
-        A = self.matrix(data)
-        c = self.cost(data)
-        col_lo, col_hi = self.bounds(data)
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = self.n_cols, self.n_rows
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, col_lo, col_hi
@@ -131,8 +127,34 @@ class LPRelaxation:
         lp.row_upper_ = np.where(np.isinf(self.row_hi), inf, self.row_hi)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+        return lp
+
+    def solve(self, data: P1Data, time_limit: float | None = None, tol: float = 1e-6, pairs=None) -> SDRResult:
+        """Solve the relaxation with P1's coefficients ``data``; the result in the SDR's form (x̃, φ̃, bound).
+
+        HiGHS's interior-point method without crossover, stopped at the optimality tolerance
+        ``tol`` (``ipm_optimality_tolerance``; its point is only rounded, and the bound is the
+        dual function's, rigorous at any tolerance); if it stops short of optimal, the crossover,
+        then the dual simplex, finish the solve.  At the time limit the point reached so far is
+        returned (status ``time limit ...``, no bound) when HiGHS has one; else the status says failed.
+
+        ``pairs`` ((N, M) bool, optional): solve by pricing (:meth:`_priced`) from these pairs instead
+        of the whole LP at once — the same optimal value; the full LP is solved if pricing fails."""
+        import highspy
+
+        N, M, K = self.N, self.M, self.N * self.M
+        ix, iphi, _iw, _iT = self._cols
+        A = self.matrix(data)
+        c = self.cost(data)
+        col_lo, col_hi = self.bounds(data)
         t0 = time.perf_counter()
         statuses = []
+        if pairs is not None:
+            res, note = self._priced(data, A, c, col_lo, col_hi, pairs, time_limit, tol)
+            if res is not None:
+                return res
+            statuses.append(note)
+        lp = self._highs_lp(A, c, col_lo, col_hi)
         for solver, crossover in (("ipm", "off"), ("ipm", "on"), ("simplex", "off")):
             h = highspy.Highs()
             h.setOptionValue("output_flag", False)
@@ -162,3 +184,122 @@ class LPRelaxation:
                 break
         return SDRResult("failed: " + "; ".join(statuses), "", float("nan"), np.full((N, M), np.nan), np.full(N, np.nan),
                          time.perf_counter() - t0, None)
+
+    def _priced(self, data: P1Data, A, c, col_lo, col_hi, pairs, time_limit, tol):
+        """The LP by pricing: (SDRResult or None, why not).
+
+        A pair left out of the LP is the full LP with x_nm = w_nm = 0 (its rows then say c1_n φ_n ≤ T,
+        which every kept pair's delay row implies), so the LP on the kept pairs — their columns and
+        rows only — is a restriction.  Start from ``pairs`` ∪ each user's :data:`SEED_PAIRS`
+        lowest-delay usable pairs (the pairs that can lower T); solve by the dual simplex; price every
+        left-out usable pair at the simplex duals of the coupling rows — (3b) and the budgets — with its
+        own rows' multipliers at 0: its Lagrangian term is min(0, d, d + G_nm) over 0 ≤ w ≤ x ≤ 1, with
+        d = B_nm − y_n − Σ share·β_m; add the pairs whose term is below −1e-9·max(1, |objective|) and
+        re-solve from the last basis (the new columns at 0, the new rows basic); stop when none is.  The
+        restricted LP's optimum is then the full LP's.  Its interior point (for the rounding, as in
+        :meth:`solve`) comes from one interior-point solve of the last restricted LP, and the bound is
+        the full LP's dual function at that solve's duals (the left-out pairs' w ≤ x multipliers set to
+        make their terms min(0, d, d + G)), valid for any duals.  None (and a note) if a round is not
+        optimal or :data:`MAX_PRICING_ROUNDS` rounds do not settle it; pricing gets half of
+        ``time_limit``, so that the full LP can still be solved in the rest."""
+        import highspy
+
+        N, M, K = self.N, self.M, self.N * self.M
+        ix, iphi, iw, iT = self._cols
+        r_delay = N + 3 * M
+        r_mc = r_delay + K
+        t0 = time.perf_counter()
+        budget = None if time_limit is None else 0.5 * float(time_limit)  # the rest is the full LP's, if pricing fails
+
+        def left():
+            return None if budget is None else max(budget - (time.perf_counter() - t0), 1e-3)
+
+        def restricted(keep):
+            """Column and row indices (into the full LP) of the LP on the pairs ``keep``, and that LP."""
+            P = np.flatnonzero(keep.ravel())
+            cols = np.concatenate([ix + P, iphi + np.arange(N), iw + P, [iT]])
+            rows = np.concatenate([np.arange(r_delay), r_delay + P, r_mc + P, r_mc + K + P, r_mc + 2 * K + P])
+            sub = A_rows[rows][:, cols].tocsc()
+            sub.sort_indices()
+            lp = highspy.HighsLp()
+            lp.num_col_, lp.num_row_ = len(cols), len(rows)
+            lp.col_cost_, lp.col_lower_, lp.col_upper_ = c[cols], col_lo[cols], col_hi[cols]
+            lp.row_lower_ = np.where(np.isinf(self.row_lo[rows]), -highspy.kHighsInf, self.row_lo[rows])
+            lp.row_upper_ = np.where(np.isinf(self.row_hi[rows]), highspy.kHighsInf, self.row_hi[rows])
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = sub.indptr, sub.indices, sub.data
+            return cols, rows, lp
+
+        A_rows = A.tocsr()
+        usable = data.usable
+        delay = np.where(usable, np.minimum(data.c34, data.c1[:, None] + data.c2), np.inf)  # at φ = 0 and at φ = 1
+        k = min(SEED_PAIRS, M)
+        seed = np.zeros((N, M), dtype=bool)
+        np.put_along_axis(seed, np.argpartition(delay, k - 1, axis=1)[:, :k], True, axis=1)
+        keep = (np.asarray(pairs, dtype=bool) | seed) & usable
+        G = data.masked("G")
+        status = highspy.HighsBasisStatus
+        col_status = np.full(self.n_cols, int(status.kLower))  # the full LP's basis statuses, carried between rounds
+        row_status = np.full(self.n_rows, int(status.kBasic))
+        iters, basis = 0, None
+        for rnd in range(MAX_PRICING_ROUNDS):
+            cols, rows, lp = restricted(keep)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("solver", "simplex")
+            if left() is not None:
+                h.setOptionValue("time_limit", left())
+            h.passModel(lp)
+            if basis is not None:
+                basis = highspy.HighsBasis()
+                basis.col_status = [status(int(v)) for v in col_status[cols]]
+                basis.row_status = [status(int(v)) for v in row_status[rows]]
+                basis.valid = True
+                h.setBasis(basis)
+            h.run()
+            iters += int(h.getInfo().simplex_iteration_count)
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None, f"pricing round {rnd}: HiGHS simplex {h.modelStatusToString(h.getModelStatus())}"
+            basis = h.getBasis()
+            col_status[cols] = [int(v) for v in basis.col_status]
+            row_status[rows] = [int(v) for v in basis.row_status]
+            y = np.zeros(self.n_rows)
+            y[:r_delay] = np.asarray(h.getSolution().row_dual)[:r_delay]
+            d = self._prices(c, A, y, G)
+            new = ~keep & usable & (d < -1e-9 * max(1.0, abs(h.getInfo().objective_function_value)))
+            if not new.any():
+                break
+            keep |= new
+        else:
+            return None, f"pricing: {MAX_PRICING_ROUNDS} rounds without settling"
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "off")
+        h.setOptionValue("ipm_optimality_tolerance", float(tol))
+        if left() is not None:
+            h.setOptionValue("time_limit", left())
+        h.passModel(lp)
+        h.run()
+        iters += int(h.getInfo().ipm_iteration_count)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None, f"pricing: HiGHS ipm on the last restricted LP {h.modelStatusToString(h.getModelStatus())}"
+        sol = h.getSolution()
+        x = np.zeros(self.n_cols)
+        x[cols] = sol.col_value
+        y = np.zeros(self.n_rows)
+        y[rows] = sol.row_dual
+        # the left-out pairs' w − x ≤ 0 rows (the first McCormick block): multiplier lowered by min(0, reduced cost of w)
+        out = np.flatnonzero(~keep.ravel())
+        y = np.where(np.isinf(self.row_hi), np.maximum(y, 0.0), np.where(np.isinf(self.row_lo), np.minimum(y, 0.0), y))
+        y[r_mc + out] += np.minimum((c - A.T @ y)[iw + out], 0.0)
+        bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, y)
+        return SDRResult("optimal", "HiGHS simplex pricing + ipm", bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N],
+                         time.perf_counter() - t0, iters, pairs=int(keep.sum())), ""
+
+    def _prices(self, c, A, y, G):
+        """Each pair's Lagrangian term min(0, d, d + G) at the coupling rows' duals ``y`` (others 0), (N, M)."""
+        N, M, K = self.N, self.M, self.N * self.M
+        y = np.where(np.isinf(self.row_hi), np.maximum(y, 0.0), np.where(np.isinf(self.row_lo), np.minimum(y, 0.0), y))
+        d = (c - A.T @ y)[self._cols[0]:self._cols[0] + K].reshape(N, M)
+        return np.minimum(0.0, np.minimum(d, d + G))

@@ -58,6 +58,7 @@ class SDRResult:
     phi_frac: np.ndarray  # (N,) S[φ, K]
     seconds: float
     iterations: int | None = None
+    pairs: int | None = None  # LP route, priced: the pairs in the last restricted LP (None: all pairs)
 
 
 class SDRProblem:
