@@ -74,6 +74,20 @@ def test_lns_at_least_its_starts(toy):
         assert sol.evaluation.scr >= lm.solve(toy, name).evaluation.scr * (1 - 1e-12)
 
 
+def test_best_start_is_polished_first_from_several_starts(toy):
+    """The start with the highest SCR is polished first, from several starts (its own point and equal splits), before
+    the quick descent and the other starts: whatever order lns_starts gives."""
+    raw = {name: lm.solve(toy, name).evaluation.scr for name in ("gucaa", "aauco")}
+    best = max(raw, key=raw.get)
+    sol = lm.solve(toy, "lns", lns_starts="gucaa,aauco", lns_levels=3, lns_rounds=1)
+    steps = sol.history["step"].dropna().tolist()
+    polished = [s for s in steps if s.endswith("(polished)")]
+    assert polished[0] == f"start: {best} (polished)" and len(polished) == 2
+    first_move = min((i for i, s in enumerate(steps) if "(quick)" in s), default=None)
+    if first_move is not None:
+        assert steps.index(polished[0]) < first_move
+
+
 def test_per_server_split_equals_the_joint_model():
     """With T and y fixed, (3) at a fixed association separates by server: the per-server optima add up
     to the optimum of the one model over all users (same starts, so the same local optimum)."""
