@@ -17,9 +17,10 @@ NLP is built once and re-solved with new data (:class:`~pyomo_llmmec.nlp.Persist
 **The search over associations** (:class:`LNS`).  Start points: DASHF (and on
 small networks DASHF with the exact P1 route), the equal split of the greedy
 association and AAUCO's point.  Cheap steps come first, so that a short time
-limit still gains: each start through the joint polish only, then a *quick
-descent* (moves and swaps taken as scored, no full step); then each start
-through the full resource step, and the search below.  Neighbourhoods: *move*
+limit still gains: the best start (by SCR) through the joint polish from several
+starts (its own point and equal splits), then a *quick descent* (moves and swaps
+taken as scored, no full step), then the other starts through the joint polish;
+then each start through the full resource step, and the search below.  Neighbourhoods: *move*
 one user to another server and *swap* two users of different servers.  A candidate is scored at the incumbent's
 (T, y) by re-solving only the (two) servers it touches; since every other
 server keeps its point and its delays ≤ T, the assembled point is feasible for
