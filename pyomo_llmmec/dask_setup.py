@@ -75,7 +75,14 @@ def _dask_client(workers, scheduler, client):
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
-    with warnings.catch_warnings():  # a second cluster on this machine: its HTTP port moves, harmlessly
+    import dask
+
+    # worker-saturation 1.0: a worker holds only the task it runs.  With Dask's default (1.1, i.e. two tasks per
+    # single-threaded worker) a task queued behind one that kills its worker is counted as suspicious too, and after
+    # four deaths both are lost (KilledWorker), though only one was at fault (seen in
+    # test_worker_dying_mid_sweep_is_one_line_and_resumes on a loaded machine)
+    with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        # a second cluster on this machine: its HTTP port moves, harmlessly
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.CRITICAL)
