@@ -43,15 +43,34 @@ SEED_PAIRS = 3  # each user's lowest-delay pairs added to a priced LP's first ro
 MAX_PRICING_ROUNDS = 30
 
 
+def signed_duals(y, row_lo, row_hi):
+    """Row duals ``y`` clipped to the sign each row allows in min cᵀx: ≥ 0 where row_hi is infinite (a ≥ row),
+    ≤ 0 where row_lo is (a ≤ row)."""
+    y = np.asarray(y, dtype=float)
+    return np.where(np.isinf(row_hi), np.maximum(y, 0.0), np.where(np.isinf(row_lo), np.minimum(y, 0.0), y))
+
+
+def _new_highs(solver: str, time_limit: float | None = None, **options):
+    """A silent HiGHS instance with ``solver`` and ``options`` (and ``time_limit`` in s, if given)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", solver)
+    for k, v in options.items():
+        h.setOptionValue(k, v)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", time_limit)
+    return h
+
+
 def dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) -> float:
     """The Lagrangian lower bound of min cᵀx s.t. row_lo ≤ Ax ≤ row_hi, col_lo ≤ x ≤ col_hi at row duals y.
 
     L(y) = Σ_i y_i·(row_lo_i if y_i > 0 else row_hi_i) + Σ_j min_{x_j ∈ [lo_j, hi_j]} (c − Aᵀy)_j x_j, valid for
     every y once y_i is clipped to the sign its row allows (≥ 0 where row_hi is infinite, ≤ 0 where row_lo is);
     the column bounds must be finite."""
-    y = np.asarray(y, dtype=float)
-    y = np.where(np.isinf(row_hi), np.maximum(y, 0.0), y)
-    y = np.where(np.isinf(row_lo), np.minimum(y, 0.0), y)
+    y = signed_duals(y, row_lo, row_hi)
     rhs = np.where(y > 0, row_lo, np.where(y < 0, row_hi, 0.0))
     d = c - A.T @ y
     return float(np.sum(y * np.where(y != 0, rhs, 0.0)) + np.sum(np.where(d > 0, d * col_lo, d * col_hi)))
@@ -156,13 +175,8 @@ class LPRelaxation:
             statuses.append(note)
         lp = self._highs_lp(A, c, col_lo, col_hi)
         for solver, crossover in (("ipm", "off"), ("ipm", "on"), ("simplex", "off")):
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.setOptionValue("solver", solver)
-            h.setOptionValue("run_crossover", crossover)
-            h.setOptionValue("ipm_optimality_tolerance", float(tol))
-            if time_limit is not None:
-                h.setOptionValue("time_limit", max(float(time_limit) - (time.perf_counter() - t0), 1e-3))
+            left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 1e-3)
+            h = _new_highs(solver, left, run_crossover=crossover, ipm_optimality_tolerance=float(tol))
             h.passModel(lp)
             h.run()
             status = h.getModelStatus()
@@ -244,11 +258,7 @@ class LPRelaxation:
         iters, basis = 0, None
         for rnd in range(MAX_PRICING_ROUNDS):
             cols, rows, lp = restricted(keep)
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.setOptionValue("solver", "simplex")
-            if left() is not None:
-                h.setOptionValue("time_limit", left())
+            h = _new_highs("simplex", left())
             h.passModel(lp)
             if basis is not None:
                 basis = highspy.HighsBasis()
@@ -272,13 +282,7 @@ class LPRelaxation:
             keep |= new
         else:
             return None, f"pricing: {MAX_PRICING_ROUNDS} rounds without settling"
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("solver", "ipm")
-        h.setOptionValue("run_crossover", "off")
-        h.setOptionValue("ipm_optimality_tolerance", float(tol))
-        if left() is not None:
-            h.setOptionValue("time_limit", left())
+        h = _new_highs("ipm", left(), run_crossover="off", ipm_optimality_tolerance=float(tol))
         h.passModel(lp)
         h.run()
         iters += int(h.getInfo().ipm_iteration_count)
@@ -291,7 +295,7 @@ class LPRelaxation:
         y[rows] = sol.row_dual
         # the left-out pairs' w − x ≤ 0 rows (the first McCormick block): multiplier lowered by min(0, reduced cost of w)
         out = np.flatnonzero(~keep.ravel())
-        y = np.where(np.isinf(self.row_hi), np.maximum(y, 0.0), np.where(np.isinf(self.row_lo), np.minimum(y, 0.0), y))
+        y = signed_duals(y, self.row_lo, self.row_hi)
         y[r_mc + out] += np.minimum((c - A.T @ y)[iw + out], 0.0)
         bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, y)
         return SDRResult("optimal", "HiGHS simplex pricing + ipm", bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N],
@@ -300,6 +304,6 @@ class LPRelaxation:
     def _prices(self, c, A, y, G):
         """Each pair's Lagrangian term min(0, d, d + G) at the coupling rows' duals ``y`` (others 0), (N, M)."""
         N, M, K = self.N, self.M, self.N * self.M
-        y = np.where(np.isinf(self.row_hi), np.maximum(y, 0.0), np.where(np.isinf(self.row_lo), np.minimum(y, 0.0), y))
+        y = signed_duals(y, self.row_lo, self.row_hi)
         d = (c - A.T @ y)[self._cols[0]:self._cols[0] + K].reshape(N, M)
         return np.minimum(0.0, np.minimum(d, d + G))
