@@ -305,7 +305,7 @@ def test_lp_relaxation_at_its_time_limit_gives_no_bound():
 def test_priced_lp_has_the_full_lps_optimum(n, m, seed):
     """lp_pricing: the LP solved by pricing pairs in, from the incumbent's pairs alone (the hardest start: several
     rounds), reaches the full LP's optimal value; its point is feasible for the full LP, and its bound is valid."""
-    from pyomo_llmmec.model.lp_relaxation import LPRelaxation
+    from pyomo_llmmec.model.lp_relaxation import SEED_PAIRS, LPRelaxation, lowest_delay_pairs
 
     sc = lm.generate_scenario(n, m, seed=seed)
     s0, _units, data, _phi = _p1_at_start(sc)
@@ -315,7 +315,8 @@ def test_priced_lp_has_the_full_lps_optimum(n, m, seed):
     start[np.arange(n), s0.assignment] = True
     priced = lp.solve(data, tol=1e-9, pairs=start)
     assert priced.status == "optimal" and priced.solver.startswith("HiGHS simplex pricing")
-    assert start.sum() < priced.pairs < n * m  # pairs were priced in, and not all of them
+    first_round = start | lowest_delay_pairs(data, SEED_PAIRS)
+    assert first_round.sum() < priced.pairs < n * m  # pairs were priced in, and not all of them
     # the point's value in the full LP (φ̃, x̃ as returned; w and T at their best for that x̃, φ̃) is the optimum
     x, phi = priced.x_frac, priced.phi_frac
     assert np.allclose(x.sum(axis=1), 1.0, atol=1e-7) and np.all(x >= -1e-9) and np.all(x[~data.usable] <= 1e-9)
@@ -357,7 +358,10 @@ def test_priced_lp_falls_back_to_the_full_lp(monkeypatch):
     monkeypatch.setattr(lp_relaxation, "SEED_PAIRS", 1)
     monkeypatch.setattr(lp_relaxation, "MAX_PRICING_ROUNDS", 1)
     res = LPRelaxation(50, 5).solve(data, pairs=start)
-    assert res.status == "optimal" and res.solver == "HiGHS ipm" and res.pairs is None
+    assert res.status == "optimal" and res.pairs is None
+    assert res.solver == "HiGHS ipm (after pricing: 1 rounds without settling)"
+    every = LPRelaxation(50, 5).solve(data, pairs=np.ones((50, 5), dtype=bool))  # nothing to price: the full LP
+    assert every.status == "optimal" and every.solver == "HiGHS ipm" and every.pairs is None
 
 
 def test_phi_lp_is_solved_again_from_scratch_when_the_warm_start_fails(monkeypatch):
@@ -392,7 +396,7 @@ def test_dashf_lp_route_prices_from_the_second_p1_on():
     assert sol.feasible
     p1 = sol.info["p1"]
     assert len(p1) >= 2 and "lp_pairs" not in p1[0]
-    assert all(0 < p["lp_pairs"] < 60 * 6 for p in p1[1:])
+    assert all(0 < p.get("lp_pairs", 0) < 60 * 6 for p in p1[1:]), [p.get("sdp_solver") for p in p1]
     whole = lm.solve(sc, "dashf", assoc="lp", lp_pricing=False)
     assert whole.feasible and all("lp_pairs" not in p for p in whole.info["p1"])
 

@@ -399,23 +399,25 @@ class ResourceSearch:
             inc = self.polish(inc, eps=eps)
         return inc
 
-    def multistart_polish(self, inc: Incumbent) -> Incumbent:
+    def multistart_polish(self, inc: Incumbent, on_point=None) -> Incumbent:
         """The joint polish from the incumbent and from the equal split with φ = ½, 0 and 1 for everyone.
 
-        Memoised per association: a second call for an association already polished
-        returns the better of the stored result and ``inc`` polished once more."""
+        ``on_point`` (optional) is called with each polished point as it is found, so that a time limit
+        passing between the starts loses none of them.  Memoised per association: a second call for an
+        association already polished returns the better of the stored result and ``inc`` polished once more."""
         key = tuple(int(v) for v in inc.sol.assignment)
         known = self.polished.get(key)
         if known is not None:
             best = self.polish(inc) if inc.scr > known.scr else known
             self.polished[key] = best
             return best
-        best = self._multistart(inc)
+        best = self._multistart(inc, on_point or (lambda r: None))
         self.polished[key] = best
         return best
 
-    def _multistart(self, inc: Incumbent) -> Incumbent:
+    def _multistart(self, inc: Incumbent, on_point) -> Incumbent:
         best = self.polish(inc)
+        on_point(best)
         for phi in (0.5, 0.0, 1.0):
             s = equal_split(self.sc, inc.sol.assignment, phi=np.full(self.sc.n_users, phi))
             with self.timer("evaluation"):
@@ -423,6 +425,7 @@ class ResourceSearch:
             if not ev.feasible:
                 continue
             r = self.polish(Incumbent(s, ev))
+            on_point(r)
             if r.scr > best.scr:
                 best = r
         return best
@@ -586,6 +589,11 @@ class LNS:
             self.say(f"[lns] {step}: SCR {inc.scr:.6g} after {self.moves_tried} moves, {time.perf_counter() - self.t0:.1f} s")
         self._record(step, inc.scr, better)
         return better
+
+    def _offer_if_better(self, inc: Incumbent, step: str) -> None:
+        """:meth:`_offer` for a point better than the best only (no history row for the others)."""
+        if self.best is None or inc.scr > self.best.scr * (1 + 1e-9):
+            self._offer(inc, step)
 
     # -- neighbourhood ------------------------------------------------------------------
     def _candidates(self, a):
@@ -860,8 +868,14 @@ class LNS:
             for i, (name, inc) in enumerate(evaluated):
                 if i == 1 and self.sc.n_servers > 1:
                     self.best = self.quick_descent(self.best)
-                inc = self.rs.multistart_polish(inc) if i == 0 else self.rs.polish(inc)
-                self._offer(inc, f"start: {name} (polished)")
+                label = f"start: {name} (polished)"
+                if i == 0:  # each of its polished points offered as found (a time limit may pass between them)
+                    inc = self.rs.multistart_polish(inc, on_point=lambda r, label=label: self._offer_if_better(r, label))
+                    if inc is not self.best:
+                        self._offer(inc, label)
+                else:
+                    inc = self.rs.polish(inc)
+                    self._offer(inc, label)
                 polished.append((name, inc))
             if len(evaluated) == 1 and self.sc.n_servers > 1:
                 self.best = self.quick_descent(self.best)

@@ -64,6 +64,16 @@ def _new_highs(solver: str, time_limit: float | None = None, **options):
     return h
 
 
+def lowest_delay_pairs(data: P1Data, k: int) -> np.ndarray:
+    """(N, M) bool: each user's ``k`` usable pairs of least delay (at φ = 0 or at φ = 1), the pairs that can lower T."""
+    N, M = data.B.shape
+    delay = np.where(data.usable, np.minimum(data.c34, data.c1[:, None] + data.c2), np.inf)
+    k = min(k, M)
+    low = np.zeros((N, M), dtype=bool)
+    np.put_along_axis(low, np.argpartition(delay, k - 1, axis=1)[:, :k], True, axis=1)
+    return low & data.usable
+
+
 def dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) -> float:
     """The Lagrangian lower bound of min cᵀx s.t. row_lo ≤ Ax ≤ row_hi, col_lo ≤ x ≤ col_hi at row duals y.
 
@@ -168,11 +178,13 @@ class LPRelaxation:
         col_lo, col_hi = self.bounds(data)
         t0 = time.perf_counter()
         statuses = []
+        note = ""
         if pairs is not None:
             res, note = self._priced(data, A, c, col_lo, col_hi, pairs, time_limit, tol)
             if res is not None:
                 return res
-            statuses.append(note)
+            if note:
+                statuses.append(note)
         lp = self._highs_lp(A, c, col_lo, col_hi)
         for solver, crossover in (("ipm", "off"), ("ipm", "on"), ("simplex", "off")):
             left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 1e-3)
@@ -188,7 +200,8 @@ class LPRelaxation:
                 sol = h.getSolution()
                 x = np.asarray(sol.col_value)
                 bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, np.asarray(sol.row_dual))
-                return SDRResult("optimal", name, bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N], time.perf_counter() - t0, iters)
+                return SDRResult("optimal", name + (f" (after {note})" if note else ""), bound, x[ix:ix + K].reshape(N, M),
+                                 x[iphi:iphi + N], time.perf_counter() - t0, iters)
             if status == highspy.HighsModelStatus.kTimeLimit:
                 sol = h.getSolution()
                 if sol.value_valid:  # the point so far: rounded like an optimum, its value not used as a bound
@@ -246,11 +259,9 @@ class LPRelaxation:
 
         A_rows = A.tocsr()
         usable = data.usable
-        delay = np.where(usable, np.minimum(data.c34, data.c1[:, None] + data.c2), np.inf)  # at φ = 0 and at φ = 1
-        k = min(SEED_PAIRS, M)
-        seed = np.zeros((N, M), dtype=bool)
-        np.put_along_axis(seed, np.argpartition(delay, k - 1, axis=1)[:, :k], True, axis=1)
-        keep = (np.asarray(pairs, dtype=bool) | seed) & usable
+        keep = (np.asarray(pairs, dtype=bool) | lowest_delay_pairs(data, SEED_PAIRS)) & usable
+        if keep.sum() == usable.sum():
+            return None, ""  # every usable pair is kept: the full LP as it is
         G = data.masked("G")
         status = highspy.HighsBasisStatus
         col_status = np.full(self.n_cols, int(status.kLower))  # the full LP's basis statuses, carried between rounds
@@ -273,8 +284,9 @@ class LPRelaxation:
             basis = h.getBasis()
             col_status[cols] = [int(v) for v in basis.col_status]
             row_status[rows] = [int(v) for v in basis.row_status]
+            simplex_duals = np.asarray(h.getSolution().row_dual)
             y = np.zeros(self.n_rows)
-            y[:r_delay] = np.asarray(h.getSolution().row_dual)[:r_delay]
+            y[:r_delay] = simplex_duals[:r_delay]
             d = self._prices(c, A, y, G)
             new = ~keep & usable & (d < -1e-9 * max(1.0, abs(h.getInfo().objective_function_value)))
             if not new.any():
@@ -291,13 +303,19 @@ class LPRelaxation:
         sol = h.getSolution()
         x = np.zeros(self.n_cols)
         x[cols] = sol.col_value
-        y = np.zeros(self.n_rows)
-        y[rows] = sol.row_dual
-        # the left-out pairs' w − x ≤ 0 rows (the first McCormick block): multiplier lowered by min(0, reduced cost of w)
         out = np.flatnonzero(~keep.ravel())
-        y = signed_duals(y, self.row_lo, self.row_hi)
-        y[r_mc + out] += np.minimum((c - A.T @ y)[iw + out], 0.0)
-        bound = dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, y)
+
+        def bound_at(sub_duals):
+            """The full LP's dual function at the restricted LP's row duals, the left-out pairs' w − x ≤ 0 rows (the
+            first McCormick block) given the multiplier min(0, reduced cost of w) that makes their terms exact."""
+            y = np.zeros(self.n_rows)
+            y[rows] = sub_duals
+            y = signed_duals(y, self.row_lo, self.row_hi)
+            y[r_mc + out] += np.minimum((c - A.T @ y)[iw + out], 0.0)
+            return dual_bound(c, A, self.row_lo, self.row_hi, col_lo, col_hi, y)
+
+        # both are valid; the simplex's duals are the ones pricing certified, the IPM's the ones of its point
+        bound = max(bound_at(np.asarray(sol.row_dual)), bound_at(simplex_duals))
         return SDRResult("optimal", "HiGHS simplex pricing + ipm", bound, x[ix:ix + K].reshape(N, M), x[iphi:iphi + N],
                          time.perf_counter() - t0, iters, pairs=int(keep.sum())), ""
 
