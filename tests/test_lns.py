@@ -75,8 +75,8 @@ def test_lns_at_least_its_starts(toy):
 
 
 def test_best_start_is_polished_first_from_several_starts(toy, monkeypatch):
-    """The start with the highest SCR is polished first, from several starts (its own point and equal splits), before
-    the quick descent and the other starts, though lns_starts lists it last."""
+    """The start with the highest SCR is polished first, from several starts (its own point and equal splits), then
+    the other starts, though lns_starts lists it last."""
     from pyomo_llmmec.methods.lns import ResourceSearch
 
     raw = {name: lm.solve(toy, name).evaluation.scr for name in ("gucaa", "aauco")}

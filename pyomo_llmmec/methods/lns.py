@@ -18,8 +18,8 @@ NLP is built once and re-solved with new data (:class:`~pyomo_llmmec.nlp.Persist
 small networks DASHF with the exact P1 route), the equal split of the greedy
 association and AAUCO's point.  Cheap steps come first, so that a short time
 limit still gains: the best start (by SCR) through the joint polish from several
-starts (its own point and equal splits), then a *quick descent* (moves and swaps
-taken as scored, no full step), then the other starts through the joint polish;
+starts (its own point and equal splits), the other starts through the joint
+polish, then a *quick descent* (moves and swaps taken as scored, no full step);
 then each start through the full resource step, and the search below.  Neighbourhoods: *move*
 one user to another server and *swap* two users of different servers.  A candidate is scored at the incumbent's
 (T, y) by re-solving only the (two) servers it touches; since every other
@@ -854,7 +854,8 @@ class LNS:
             # cheap first, so that a short time limit still gains: the best start's own point through the joint
             # polish from several starts (a few NLP solves: at (50,5) DASHF's 11.9 becomes 58.8 in 0.9 s; at (1000,20)
             # the polish from DASHF's own point can end at Ipopt's iteration limit below it, while one from an equal
-            # split reaches 1.9x), then the quick descent, then the other starts' polish
+            # split reaches 1.9x), then the other starts' polish (a weaker start can polish to the best point: AAUCO's
+            # at (20,3) s2), then the quick descent from the best
             evaluated = []
             for name, s in starts:
                 with self.timer("evaluation"):
@@ -866,8 +867,6 @@ class LNS:
                 raw = evaluated[0]
             polished = []
             for i, (name, inc) in enumerate(evaluated):
-                if i == 1 and self.sc.n_servers > 1:
-                    self.best = self.quick_descent(self.best)
                 label = f"start: {name} (polished)"
                 if i == 0:  # each of its polished points offered as found (a time limit may pass between them)
                     inc = self.rs.multistart_polish(inc, on_point=lambda r, label=label: self._offer_if_better(r, label))
@@ -877,10 +876,10 @@ class LNS:
                     inc = self.rs.polish(inc)
                     self._offer(inc, label)
                 polished.append((name, inc))
-            if len(evaluated) == 1 and self.sc.n_servers > 1:
-                self.best = self.quick_descent(self.best)
             if self.best is None:
                 raise SolveFailed("lns: no feasible start point", status="no_solution")
+            if self.sc.n_servers > 1:
+                self.best = self.quick_descent(self.best)
             self._start_screen()
             # the starts' associations are the most promising ones: the full step for each (the joint polish
             # alone can undervalue an association by half: it finds the wrong delay level); not for an association
