@@ -24,7 +24,7 @@ from pyomo.opt import TerminationCondition
 
 from ..errors import InputError, SolveFailed, SolverUnavailable
 from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_phi_lp_data
-from ..model.lp_relaxation import SEED_PAIRS
+from ..model.lp_relaxation import SEED_PAIRS, smallest_per_row
 from ..model.p1_levels import level_costs
 from ..model.full import positive_floor
 from ..model.resources import build_part2, read_resources, set_association, set_point
@@ -439,11 +439,7 @@ class LPAssociation(SDRAssociation):
             pairs[np.arange(self.sc.n_users), inc_assignment] = True
         res = self.lp.solve(data, self.p1_time_limit, tol=self.tol, pairs=pairs)
         if res.status == "optimal":
-            x = res.x_frac
-            k = min(SEED_PAIRS, self.sc.n_servers)
-            top = np.zeros(x.shape, dtype=bool)
-            np.put_along_axis(top, np.argpartition(-x, k - 1, axis=1)[:, :k], True, axis=1)
-            self.support = top & (x > SUPPORT_TOL)
+            self.support = smallest_per_row(-res.x_frac, SEED_PAIRS) & (res.x_frac > SUPPORT_TOL)
         return res
 
 

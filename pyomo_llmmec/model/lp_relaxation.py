@@ -64,14 +64,18 @@ def _new_highs(solver: str, time_limit: float | None = None, **options):
     return h
 
 
+def smallest_per_row(values: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of the ``k`` smallest entries of each row of ``values`` (all of them if a row is shorter)."""
+    k = min(k, values.shape[1])
+    mask = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(mask, np.argpartition(values, k - 1, axis=1)[:, :k], True, axis=1)
+    return mask
+
+
 def lowest_delay_pairs(data: P1Data, k: int) -> np.ndarray:
     """(N, M) bool: each user's ``k`` usable pairs of least delay (at φ = 0 or at φ = 1), the pairs that can lower T."""
-    N, M = data.B.shape
     delay = np.where(data.usable, np.minimum(data.c34, data.c1[:, None] + data.c2), np.inf)
-    k = min(k, M)
-    low = np.zeros((N, M), dtype=bool)
-    np.put_along_axis(low, np.argpartition(delay, k - 1, axis=1)[:, :k], True, axis=1)
-    return low & data.usable
+    return smallest_per_row(delay, k) & data.usable
 
 
 def dual_bound(c, A, row_lo, row_hi, col_lo, col_hi, y) -> float:
