@@ -338,6 +338,10 @@ class _Deadline(Exception):
     """The bound's time limit passed (every y recorded so far stays certified)."""
 
 
+class _Overflow(Exception):
+    """A price step's objective or gradient is not a finite float (every y recorded so far stays certified)."""
+
+
 def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: float = 30.0, max_rounds: int = 12,
                     tol: float = 1e-4, assignment=None, stop_below: float = 0.0, start: BoundResult | None = None) -> BoundResult:
     """A proven upper bound on the SCR (2) of every feasible point of (3).
@@ -435,17 +439,25 @@ def scr_upper_bound(scenario, scr_hint: float | None = None, *, time_limit: floa
                     raise _Deadline
                 L, parts = L_at(y, zz, sigma)
                 lam, pi = unpack(zz)
-                g_lam, g_pi = lb.subgradient(y, lam, pi, parts)
-                g = np.empty_like(zz)
-                g[: 3 * M] = (g_lam * lb.price_unit).ravel() * (zz[: 3 * M] > 0)
-                g[3 * M:] = pi * (g_pi - np.dot(pi, g_pi))  # softmax chain rule
-                return L / scale, g / scale
+                with np.errstate(over="ignore", invalid="ignore"):
+                    g_lam, g_pi = lb.subgradient(y, lam, pi, parts)
+                    g = np.empty_like(zz)
+                    g[: 3 * M] = (g_lam * lb.price_unit).ravel() * (zz[: 3 * M] > 0)
+                    g[3 * M:] = pi * (g_pi - np.dot(pi, g_pi))  # softmax chain rule
+                    f, g = L / scale, g / scale
+                if not (math.isfinite(f) and np.all(np.isfinite(g))):
+                    # data at the edge of the supported range (e.g. ω_t = 1e9: a delay weight's slope of ~1e300 per
+                    # unit): this round's step cannot be taken in floating point; the certified y stands
+                    raise _Overflow
+                return f, g
 
             try:
                 res = optimize.minimize(fg, z, jac=True, method="L-BFGS-B", bounds=bounds_z,
                                         options={"maxiter": 60, "maxfun": 120})
             except _Deadline:  # the best y so far stays certified
                 return best, "time_limit", at
+            except _Overflow:
+                break
             z_new = res.x
             L_new, parts = L_at(y, z_new, sigma)
             sig_new = lb.sigma_opt(y, *unpack(z_new), deadline=deadline)

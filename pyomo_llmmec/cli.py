@@ -28,10 +28,19 @@ from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse's own convention)
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+    def error(self, message):  # one line (no usage block), exit 2 (argparse's own convention)
+        if "required: command" in message:  # `llmmec` without a command, or with only options it does not know
+            extra = [a for a in sys.argv[1:] if a != "--debug"]
+            message = (f"no command given{' (unrecognized: ' + ' '.join(extra) + ')' if extra else ''}; "
+                       f"choose one of: {', '.join(self._commands())}")
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(EXIT_INPUT)
+
+    def _commands(self):
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return list(action.choices)
+        return []
 
 
 def _xlsx_out(s):

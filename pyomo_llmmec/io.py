@@ -214,6 +214,17 @@ def write_sheets(path, sheets: dict[str, pd.DataFrame]) -> Path:
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")  # Compound File Binary: encrypted .xlsx, or a legacy .xls
 
 
+def _check_input_file(path: Path, what: str) -> None:
+    """Refuse, in one line, an input path that is missing, a directory, or not a regular file (a FIFO would block the
+    read forever, a device gives endless or no bytes)."""
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    if path.is_dir():
+        raise InputError(f"is a directory, not {what}", path=path)
+    if not path.is_file():
+        raise InputError(f"is not a regular file (a pipe, device or socket), not {what}", path=path)
+
+
 def _sniff_workbook(path: Path) -> None:
     """Reject, with a one-line reason, a file that cannot be an .xlsx workbook (before openpyxl sees it)."""
     try:
@@ -268,10 +279,7 @@ def read_sheets(path) -> dict[str, pd.DataFrame]:
     import openpyxl
 
     path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path)
-    if path.is_dir():
-        raise InputError("is a directory, not an .xlsx file", path=path)
+    _check_input_file(path, "an .xlsx file")
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         raise InputError(f"not an .xlsx workbook (suffix '{path.suffix}')", path=path)
     _sniff_workbook(path)
@@ -371,10 +379,7 @@ def read_csv_bundle(path) -> dict[str, pd.DataFrame]:
     import csv
 
     path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path)
-    if path.is_dir():
-        raise InputError("is a directory, not a .zip CSV bundle", path=path)
+    _check_input_file(path, "a .zip CSV bundle")
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -400,15 +405,37 @@ def read_csv_bundle(path) -> dict[str, pd.DataFrame]:
                 out[sheet] = pd.DataFrame()
                 out[sheet].attrs["duplicate_columns"] = {}
                 continue
-            header = next(csv.reader([raw.split("\n", 1)[0].rstrip("\r")]))
             try:
-                df = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False, na_values=[""], header=0,
-                                 skip_blank_lines=False)
-            except (pd.errors.ParserError, ValueError) as exc:
-                raise InputError(f"cannot read {info.filename} as CSV ({str(exc).splitlines()[0]})", path=path, sheet=sheet) from None
-            df = df.astype(object)
+                records = list(csv.reader(io.StringIO(raw)))
+            except csv.Error as exc:
+                raise InputError(f"cannot read {info.filename} as CSV ({exc})", path=path, sheet=sheet) from None
+            header = records[0]
+            width = len(header)
+            rows = []
+            for k, rec in enumerate(records[1:], start=2):
+                # a field beyond the header has no column: refused (pandas would take the first column as the rows'
+                # index and shift every value one column left); empty ones, as a trailing comma leaves, are dropped
+                if len(rec) > width and any(f.strip() for f in rec[width:]):
+                    raise InputError(f"line {k} of {info.filename} has {len(rec)} fields but the header has {width}",
+                                     path=path, sheet=sheet, row=k)
+                rows.append([np.nan if f == "" else f for f in rec[:width]] + [np.nan] * (width - len(rec)))
+            df = pd.DataFrame(rows, columns=_column_names(header), dtype=object)
             df.attrs["duplicate_columns"] = _duplicate_headers(header)  # for check_unique_headers, as in a workbook
             out[sheet] = df
+    return out
+
+
+def _column_names(header) -> list[str]:
+    """A CSV header as pandas names its columns: an empty name is ``Unnamed: k``, a repeated one ``name.1``, ``name.2``."""
+    out, seen = [], {}
+    for k, h in enumerate(header):
+        name = h if h != "" else f"Unnamed: {k}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
     return out
 
 

@@ -246,7 +246,9 @@ def markdown_tables() -> str:
         "one CSV file per sheet (`system.csv`, `users.csv`, `servers.csv`, `channels.csv`; UTF-8, comma-separated, "
         "header on line 1, the same columns and rules; other members are ignored). Every CSV field is text, read by "
         "the same rules as a text cell (an empty field is an empty cell); the \"row\" of an error message is the line "
-        "of the CSV file. `llmmec generate -o NAME.zip` and `write_scenario(sc, \"NAME.zip\")` write one, with floats in "
+        "of the CSV file. A line with more fields than the header is refused on that line, unless the extra fields "
+        "are empty (a trailing comma: dropped). An input must be a regular file (a pipe or a device is refused, a "
+        "workbook's too). `llmmec generate -o NAME.zip` and `write_scenario(sc, \"NAME.zip\")` write one, with floats in "
         "their shortest round-trip form (read back bit for bit). Use it for large networks: at 10 000 users × 100 "
         "servers (a million channel rows) the bundle is written in ~7 s and read and validated in ~4 s, the workbook "
         "in ~450 s and ~320 s (openpyxl; `benchmarks/bench_scale.py`, case `data`).",

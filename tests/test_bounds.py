@@ -94,6 +94,22 @@ def test_bound_is_above_random_feasible_points(n, m, seed, over):
     assert res.bound >= max(scrs)
 
 
+@pytest.mark.parametrize("over", [{"weight_time": 1e9}, {"score_scale": 1e12, "score_norm": 1e-6, "weight_time": 1e-9,
+                                                             "weight_energy": 0.0}])
+def test_bound_at_the_edge_of_the_supported_range_is_finite_and_silent(paper_default, over):
+    """ω_t = 1e9 (the top of its range) made a delay weight's slope ~1e300 per unit: the price step overflowed, numpy
+    warned on stderr and the bound was dropped as NaN.  Now that step is not taken; the certified bound stands."""
+    import warnings
+
+    sc = paper_default.replace(**over)
+    rng = np.random.default_rng(0)
+    scrs = [lm.evaluate(sc, random_feasible_solution(sc, rng)).scr for _ in range(50)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = scr_upper_bound(sc, float(np.median(scrs)), time_limit=10, max_rounds=3)
+    assert math.isfinite(res.bound) and res.bound >= max(scrs)
+
+
 def test_bound_is_above_every_method_on_the_toy(toy):
     sols = [lm.solve(toy, m) for m in ("dashf", "aauco", "gucaa")]  # near-optimal points: test_bound_against_the_proven_optimum
     best = max(s.evaluation.scr for s in sols)

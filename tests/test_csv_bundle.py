@@ -63,6 +63,25 @@ def test_csv_bundle_errors_name_the_file_sheet_row_and_column(tmp_path):
         lm.read_scenario(tmp_path / "enc.zip")
 
 
+def test_csv_row_with_more_fields_than_its_header_is_named_not_shifted(tmp_path, capsys):
+    """A data row with a field beyond the header is refused on its line (pandas would make the first column the
+    rows' index and shift every value one column left: an internal error or a wrong column in the message); empty
+    extra fields, as a trailing comma leaves, are dropped."""
+    sc = lm.generate_scenario(3, 2, seed=0)
+    t = _texts(sc)
+    lines = t["users"].splitlines()
+    lines[1] += ",extra,more"  # line 2 of users.csv
+    bad = _bundle(tmp_path / "extra.zip", {**t, "users": "\n".join(lines) + "\n"})
+    with pytest.raises(InputError) as e:
+        lm.read_scenario(bad)
+    assert str(e.value).endswith("sheet 'users', row 2: line 2 of users.csv has " + f"{len(lines[0].split(',')) + 2} fields but "
+                                 f"the header has {len(lines[0].split(','))}")
+    assert main(["validate", str(bad)]) == 2
+    assert "internal error" not in capsys.readouterr().err
+    trailing = {k: "\n".join([v.splitlines()[0]] + [ln + "," for ln in v.splitlines()[1:]]) + "\n" for k, v in t.items()}
+    assert_same_scenario(sc, lm.read_scenario(_bundle(tmp_path / "trailing.zip", trailing)))
+
+
 def test_write_scenario_refuses_other_suffixes_and_the_cli_writes_bundles(tmp_path, capsys):
     with pytest.raises(OutputError, match=".zip"):
         lm.write_scenario(lm.generate_scenario(3, 2, seed=0), tmp_path / "s.csv")
@@ -72,6 +91,17 @@ def test_write_scenario_refuses_other_suffixes_and_the_cli_writes_bundles(tmp_pa
     assert "valid scenario, 6 users, 2 servers" in capsys.readouterr().out
     assert main(["validate", str(tmp_path / "absent.zip")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["pipe.xlsx", "pipe.zip"])
+def test_a_pipe_as_input_is_refused_not_read(tmp_path, capsys, name):
+    """A FIFO named like a workbook or bundle: opening it would block until a writer came (forever, from the CLI)."""
+    import os
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    assert main(["validate", str(fifo)]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
 
 
 def _slow(monkeypatch):

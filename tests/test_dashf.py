@@ -259,6 +259,44 @@ def test_exact_p1_milp_is_the_best_association(n, m, seed):
     assert exact.bound <= best + 1e-6 * abs(best) + 1e-8
 
 
+def test_quick_p1_starts_from_the_current_association(monkeypatch):
+    """The exact route's quick attempt (a time limit) starts HiGHS from the current association with its φ-LP optimum:
+    at a limit too short for any search HiGHS returns that point (P1 objective = staying's).  Without the start it has
+    no point, and the attempt proposes the current association, saying so (the driver then solves P1 in full)."""
+    from pyomo_llmmec.methods import blocks
+    from pyomo_llmmec.methods.options import SolveOptions
+
+    sc = lm.generate_scenario(50, 5, seed=0)
+    s0, units, data, phi = _p1_at_start(sc)
+    stay = phi.solve_data(data, s0.assignment)[2]
+    prop = blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment, time_limit=1e-6)
+    assert prop.status == "maxTimeLimit"
+    assert prop.extra["stay_objective"] == pytest.approx(stay, rel=1e-9, abs=1e-12)
+    assert prop.objective <= stay + 1e-9 * abs(stay) + 1e-12
+    monkeypatch.setattr(blocks, "set_p1_start", lambda *a, **k: None)  # the model keeps its initial values: no start
+    cold = blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment, time_limit=1e-6)
+    assert "no point found: the current association" in cold.status
+    assert np.array_equal(cold.assignment, s0.assignment) and cold.objective == prop.extra["stay_objective"]
+
+
+def test_exact_route_ends_only_after_a_p1_solved_in_full():
+    """With a quick limit too short to prove any P1, the milp route still converges, and only at an outer iteration
+    whose P1 had the full limit (``final``); the quick ones before it did not end the run."""
+    sc = lm.generate_scenario(50, 5, seed=0)
+    start = lm.evaluate(sc, lm.initial_point(sc)).scr
+    sol = lm.solve(sc, "dashf", assoc="milp", p1_quick_time_limit=1e-6)
+    p1 = sol.info["p1"]
+    assert sol.status == "converged" and sol.scr > start
+    assert not p1[0]["final"] and p1[-1]["final"]
+    check_trace(sol, start)
+    # each full P1 follows an iteration that would have ended the run (gain <= tol) with a quick P1
+    outer = sol.history[sol.history["step"] == "outer"]["scr"].to_numpy(float)
+    for i, r in enumerate(p1[1:], start=1):
+        if r["final"]:
+            prev = outer[i - 2] if i >= 2 else start
+            assert not p1[i - 1]["final"] and outer[i - 1] / prev - 1 <= 1e-4
+
+
 @pytest.mark.parametrize("n,m,seed", [(10, 2, 0), (20, 3, 1)])
 def test_lp_relaxation_bounds_p1_below_the_sdr(n, m, seed):
     """assoc='lp': the LP relaxation (the SDR's linear part) is a lower bound on P1 no tighter than the SDR with its

@@ -103,6 +103,21 @@ def test_dashf_with_split_part2(tmp_path, capsys):
     assert "--scheduler" in capsys.readouterr().err
 
 
+def test_split_workers_are_capped_by_the_servers_and_print_nothing(tmp_path):
+    """More workers than servers: one process per server (the others would never get an NLP); no worker prints
+    Ipopt's banner on stdout.  A real command (the workers' own stdout is the terminal's, not pytest's capture)."""
+    import subprocess
+    import sys
+
+    path, out = tmp_path / "s.xlsx", tmp_path / "sol.xlsx"
+    lm.write_scenario(lm.generate_scenario(4, 2, seed=0), path)
+    run = subprocess.run([sys.executable, "-m", "pyomo_llmmec", "solve", "--no-bound", str(path), "--part2", "split",
+                          "--workers", "5", "--max-iter", "1", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "split by server (2 processes (5 asked; one per server at most))" in run.stdout
+    assert "Ipopt" not in run.stdout and run.stderr == ""
+
+
 @pytest.mark.slow
 def test_split_part2_reaches_the_joint_optimum_50x5():
     _assert_same_optimum(_joint_and_split(50, 5, 0, workers=2))

@@ -173,6 +173,8 @@ class AODriver:
         self.phi_step = PhiStep(sc, self.units, timer) if (self.optimize_phi or self.assoc) else None
         self.assoc_block = ASSOCIATION_BLOCKS[self.assoc](sc, self.units, options, timer, self.phi_step) if self.assoc else None
         self.res_block = RESOURCE_BLOCKS[self.resources](sc, self.units, options, timer)
+        self.p1_full = False  # the next P1 gets p1_time_limit, not p1_quick_time_limit (see part1)
+        self.p1_final = True  # the last P1 was proven or had p1_time_limit: the run may end after it
         self.max_drop = 0.0  # the largest SCR drop of a step that was refused (solver-tolerance level with exact blocks)
         self.p1_stats: list[dict] = []
 
@@ -191,22 +193,36 @@ class AODriver:
 
     # -- AO part 1 ----------------------------------------------------------------------
     def part1(self, it: int, y: float) -> bool:
-        """P1, then the trial of a new association or the φ LP at the current one; True if the trial was accepted."""
-        sc, inc = self.sc, self.inc
+        """P1, then the trial of a new association or the φ LP at the current one; True if the trial was accepted.
+
+        An exact block (milp, gurobi) gets ``p1_quick_time_limit`` for P1 unless the previous outer iteration would
+        have ended the run with a P1 that was not proven (``self.p1_full``): then ``p1_time_limit``.  A P1 proven
+        within the quick limit is used as before; one that is not proposes its best point only if that beats the
+        current association in P1 (as a rounded proposal must).  :meth:`run` ends a run only after an outer iteration
+        whose P1 was proven or had the full limit (``self.p1_final``), so the fixed point is the exact route's."""
+        sc, inc, o = self.sc, self.inc, self.o
         R1 = p1_resources(sc, inc)
         data = p1_data(sc, self.units, y, inc.p, inc.f_user, *R1)
-        prop = self.assoc_block.propose(data, inc.assignment)
+        exact = self.assoc_block.exact
+        quick = exact and o.p1_quick_time_limit < o.p1_time_limit and not self.p1_full
+        prop = self.assoc_block.propose(data, inc.assignment, **({"time_limit": o.p1_quick_time_limit} if quick else {}))
         interrupts.check()  # after every solver call: an interrupt swallowed inside a solver is still honoured
+        self.p1_final = not quick or prop.status == "optimal"
+        if quick:
+            prop.status = f"{prop.status} (limit {o.p1_quick_time_limit:g} s)"
         changed = not np.array_equal(prop.assignment, inc.assignment)
-        if changed and not self.assoc_block.exact:
-            # a rounded proposal is tried only if P1 itself prefers it to the current association
-            _, _, stay_obj = self.phi_step.solve_data(data, inc.assignment)
-            interrupts.check()
+        if changed and not (exact and self.p1_final):
+            # a rounded (or not proven) proposal is tried only if P1 itself prefers it to the current association
+            stay_obj = prop.extra.get("stay_objective")
+            if stay_obj is None:
+                _, _, stay_obj = self.phi_step.solve_data(data, inc.assignment)
+                interrupts.check()
             if prop.objective >= stay_obj - 1e-9 * max(1.0, abs(stay_obj)):
                 changed = False
-                prop.status = f"{prop.status}; rounded association not better than the current one in P1 ({prop.objective:.6g} >= {stay_obj:.6g})"
+                prop.status = (f"{prop.status}; {'its' if exact else 'rounded'} association not better than the current one "
+                               f"in P1 ({prop.objective:.6g} >= {stay_obj:.6g})")
         self.p1_stats.append({"iteration": it, "objective": prop.objective, "bound": prop.bound, "changed": changed,
-                              "seconds": prop.seconds, **prop.extra})
+                              "seconds": prop.seconds, "final": self.p1_final, **prop.extra})
         row = dict(iteration=it, step="part1", objective=prop.objective, bound=prop.bound,
                    rounded=prop.extra.get("rounded", math.nan), rounding_gap=prop.extra.get("rounding_gap", math.nan),
                    assoc_changed=changed, inner_iterations=prop.solver_iterations, status=prop.status, seconds=prop.seconds)
@@ -294,8 +310,12 @@ class AODriver:
             self.say(f"[{self.method}] it {it}: SCR {self.inc_ev.scr:.6g} (y_old {y:.6g}), "
                      f"loads {np.bincount(self.inc.assignment, minlength=sc.n_servers).tolist()}")
             if self.inc_ev.scr / y - 1.0 <= o.tol:
+                if not self.p1_final:  # P1 stopped at its quick limit: the next iteration solves it to mip_gap first
+                    self.p1_full = True
+                    continue
                 status = "converged"
                 break
+            self.p1_full = False
         return self._result(status, outer)
 
     def _result(self, status, outer) -> Solution:

@@ -23,7 +23,7 @@ import pyomo.environ as pyo
 from pyomo.opt import TerminationCondition
 
 from ..errors import InputError, SolveFailed, SolverUnavailable
-from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_phi_lp_data
+from ..model.association import P1Data, build_p1, build_phi_lp, p1_data, read_p1, set_p1_data, set_p1_start, set_phi_lp_data
 from ..model.lp_relaxation import SEED_PAIRS, smallest_per_row
 from ..model.p1_levels import level_costs
 from ..model.full import positive_floor
@@ -206,7 +206,9 @@ class PhiStep:
             res = self.opt.solve(m)
             if res.termination_condition != _appsi_tc().optimal:
                 # HiGHS starts from the previous solve's basis; from a stale one its simplex can stop 'unknown' on an
-                # LP it solves from scratch (seen at (200,10) on the lp route): once more with a new solver, counted
+                # LP it solves from scratch (seen at (200,10) on the lp route): once more with a new solver, counted.
+                # Any status but optimal is the solver's, never the LP's: with 0 <= φ <= 1, T >= 0 free above and
+                # cT >= 0 the LP is feasible (T large) and bounded below, so "infeasible" is retried as well
                 log.debug("φ LP: %s from the previous basis; solved again from scratch", _tc_name(res.termination_condition))
                 self.cold_retries += 1
                 self.opt = _highs()
@@ -251,27 +253,44 @@ class MILPAssociation:
 
     def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
         solvers.require("highs")
-        self.sc, self.timer, self.options = scenario, timer, options
+        self.sc, self.timer, self.options, self.phi_step = scenario, timer, options, phi_step
         with timer("model build"):
             self.model = build_p1(scenario.n_users, scenario.n_servers, "milp")
         self.opt = _highs()
         self.opt.config.mip_gap = options.mip_gap
         self.opt.config.time_limit = options.p1_time_limit
 
-    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+    def propose(self, data: P1Data, inc_assignment, time_limit: float | None = None) -> Proposal:
+        """P1 to ``mip_gap`` within ``time_limit`` s (None: ``p1_time_limit``).
+
+        With a ``time_limit`` (the driver's quick attempt) HiGHS starts from the current association with its φ LP
+        optimum (a MIP start; ``extra['stay_objective']`` is that point's P1 objective): its heuristics then improve
+        on it within seconds, where from nothing they found points 30x above the optimum at (200,10)
+        (docs/DESIGN.md 'Scale').  The solve to ``p1_time_limit`` starts from nothing, as it did before the quick
+        attempt existed (a MIP start made no difference to its proofs)."""
         m = self.model
         extra = _checked_p1(self.sc, data)
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
+        self.opt.config.warmstart = time_limit is not None
+        if time_limit is not None:
+            phi0, T0, extra["stay_objective"] = self.phi_step.solve_data(data, inc_assignment)
+            with self.timer("model update"):
+                set_p1_start(m, inc_assignment, phi0, T0)
+        self.opt.config.time_limit = self.options.p1_time_limit if time_limit is None else time_limit
         with self.timer("MILP (P1)"):
             res = self.opt.solve(m)
         tc = _tc_name(res.termination_condition)
+        bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
         if res.best_feasible_objective is None or not math.isfinite(res.best_feasible_objective or math.nan):
+            if time_limit is not None and tc != "optimal":  # the quick attempt ended with no point (HiGHS did not take the
+                # start): it proposes the current association, and the driver solves P1 in full before the run can end
+                return Proposal(np.asarray(inc_assignment), phi0, extra["stay_objective"], float(bound),
+                                f"{tc}, no point found: the current association", time.perf_counter() - t0, extra=extra)
             raise SolveFailed(f"HiGHS found no solution of P1 (status {tc})", status=Failure.from_termination(tc), termination=tc)
         res.solution_loader.load_vars()
         a, phi, _T = read_p1(m, self.sc.n_users, self.sc.n_servers)
-        bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
         return Proposal(a, phi, float(res.best_feasible_objective), float(bound), tc, time.perf_counter() - t0, extra=extra)
 
 
@@ -299,11 +318,12 @@ class GurobiAssociation:
         self.opt = Gurobi()
         self.opt.config.load_solution = False
         self.opt.config.mip_gap = options.mip_gap
-        self.opt.config.time_limit = options.p1_time_limit
+        self.p1_time_limit = self.opt.config.time_limit = options.p1_time_limit
         self.opt.gurobi_options["NonConvex"] = 2
         self.opt.gurobi_options["Threads"] = 2
 
-    def propose(self, data: P1Data, inc_assignment) -> Proposal:
+    def propose(self, data: P1Data, inc_assignment, time_limit: float | None = None) -> Proposal:
+        """P1 to ``mip_gap`` within ``time_limit`` s (None: ``p1_time_limit``)."""
         import gurobipy
 
         m = self.model
@@ -311,6 +331,7 @@ class GurobiAssociation:
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
+        self.opt.config.time_limit = self.p1_time_limit if time_limit is None else time_limit
         try:
             with self.timer("MIQCP (P1, Gurobi)"):
                 res = self.opt.solve(m)
@@ -594,7 +615,7 @@ class FPResources:
             from ..model.resources import POINT_DATA
             from ..nlp import PersistentIpopt
 
-            opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
+            opts = dict(self.ipopt_options)  # with "sb": Ipopt's banner is printed once per process, and never wanted
             # re-solves start from the previous optimum's primal and dual point (a new association: cold, mu_init above)
             self.persistent = PersistentIpopt(self.model, [getattr(self.model, c) for c in POINT_DATA], opts, warm=True)
         self.split = None
@@ -607,7 +628,7 @@ class FPResources:
             from .split_part2 import SplitPart2
 
             scheduler = options.scheduler or None  # checked by SolveOptions
-            opts = {k: v for k, v in self.ipopt_options.items() if k != "sb"}
+            opts = dict(self.ipopt_options)  # "sb" too: each worker process would print Ipopt's banner on stdout
             # a server NLP converges in tens of iterations (at most ~200 measured); one that runs on sits at a degenerate
             # level, which the level search then skips
             opts["max_iter"] = min(int(opts["max_iter"]), 1000)

@@ -170,7 +170,9 @@ class _Pool:
     """Runs per-server calls in order of the servers: in process, on W single-process pools, or on Dask."""
 
     def __init__(self, nlps: ServerNLPs, workers: int = 1, scheduler: str | None = None):
-        self.nlps, self.workers, self.scheduler = nlps, int(workers), scheduler
+        # a process per server at most: more would never get a server's NLP (and each holds pipes open)
+        self.nlps, self.workers, self.scheduler = nlps, min(int(workers), nlps.sc.n_servers), scheduler
+        self.asked = int(workers)
         self._pools: list = []
         self._client = None
         self._client_cm = None
@@ -194,7 +196,8 @@ class _Pool:
             ctx = multiprocessing.get_context(_start_method())
             self._pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker, initargs=args)
                            for _ in range(self.workers)]
-            self.description = f"{self.workers} processes"
+            self.description = f"{self.workers} processes" + (f" ({self.asked} asked; one per server at most)"
+                                                               if self.asked > self.workers else "")
 
     def map(self, calls: list) -> list:
         """``calls``: (s, users, *args) per server; the results in the same order."""

@@ -311,6 +311,18 @@ def set_p1_data(m, data: P1Data) -> None:
                 m.x[n, s].setub(ub)
 
 
+def set_p1_start(m, assignment, phi, T: float) -> None:
+    """Give :func:`build_p1`'s model (form ``milp``) the values of a point: x from ``assignment`` (positions), w = xφ."""
+    a = np.asarray(assignment)
+    for n in range(len(a)):
+        for s in m.M:
+            on = s == a[n]
+            m.x[n, s].set_value(1 if on else 0)
+            m.w[n, s].set_value(float(phi[n]) if on else 0.0)
+        m.phi[n].set_value(float(phi[n]))
+    m.T.set_value(float(T))
+
+
 def read_p1(m, n_users: int, n_servers: int):
     """(assignment, φ, T) from a solved P1 model."""
     xv = np.array([[pyo.value(m.x[n, s]) for s in range(n_servers)] for n in range(n_users)])

@@ -271,20 +271,31 @@ class LPRelaxation:
         col_status = np.full(self.n_cols, int(status.kLower))  # the full LP's basis statuses, carried between rounds
         row_status = np.full(self.n_rows, int(status.kBasic))
         iters, basis = 0, None
+
+        def run(lp, solver, what, start=None, **options):
+            """HiGHS ``solver`` on ``lp`` (from the basis ``start``): (the solver, None or why it is not optimal)."""
+            nonlocal iters
+            h = _new_highs(solver, left(), **options)
+            h.passModel(lp)
+            if start is not None:
+                h.setBasis(start)
+            h.run()
+            info = h.getInfo()
+            iters += int(info.simplex_iteration_count + info.ipm_iteration_count)
+            ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            return h, None if ok else f"{what} {h.modelStatusToString(h.getModelStatus())}"
+
         for rnd in range(MAX_PRICING_ROUNDS):
             cols, rows, lp = restricted(keep)
-            h = _new_highs("simplex", left())
-            h.passModel(lp)
+            start = None
             if basis is not None:
-                basis = highspy.HighsBasis()
-                basis.col_status = [status(int(v)) for v in col_status[cols]]
-                basis.row_status = [status(int(v)) for v in row_status[rows]]
-                basis.valid = True
-                h.setBasis(basis)
-            h.run()
-            iters += int(h.getInfo().simplex_iteration_count)
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                return None, f"pricing round {rnd}: HiGHS simplex {h.modelStatusToString(h.getModelStatus())}"
+                start = highspy.HighsBasis()
+                start.col_status = [status(int(v)) for v in col_status[cols]]
+                start.row_status = [status(int(v)) for v in row_status[rows]]
+                start.valid = True
+            h, failed = run(lp, "simplex", f"pricing round {rnd}: HiGHS simplex", start)
+            if failed:
+                return None, failed
             basis = h.getBasis()
             col_status[cols] = [int(v) for v in basis.col_status]
             row_status[rows] = [int(v) for v in basis.row_status]
@@ -298,12 +309,10 @@ class LPRelaxation:
             keep |= new
         else:
             return None, f"pricing: {MAX_PRICING_ROUNDS} rounds without settling"
-        h = _new_highs("ipm", left(), run_crossover="off", ipm_optimality_tolerance=float(tol))
-        h.passModel(lp)
-        h.run()
-        iters += int(h.getInfo().ipm_iteration_count)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None, f"pricing: HiGHS ipm on the last restricted LP {h.modelStatusToString(h.getModelStatus())}"
+        h, failed = run(lp, "ipm", "pricing: HiGHS ipm on the last restricted LP", run_crossover="off",
+                        ipm_optimality_tolerance=float(tol))
+        if failed:
+            return None, failed
         sol = h.getSolution()
         x = np.zeros(self.n_cols)
         x[cols] = sol.col_value
