@@ -264,6 +264,9 @@ def markdown_tables() -> str:
         "",
         "## Solution workbook",
         "",
+        "`llmmec evaluate` and `read_solution` read the sheets `users` and `links` and recompute everything else from "
+        "the scenario; `summary` is what the package writes (a workbook without it is still evaluated).",
+        "",
         "### Sheet `summary` (columns `metric`, `value`; at least these rows)",
         "",
         table(SUMMARY_METRICS, "metric", ranges=False),

@@ -259,42 +259,50 @@ def test_exact_p1_milp_is_the_best_association(n, m, seed):
     assert exact.bound <= best + 1e-6 * abs(best) + 1e-8
 
 
-def test_quick_p1_starts_from_the_current_association(monkeypatch):
-    """The exact route's quick attempt (a time limit) starts HiGHS from the current association with its φ-LP optimum:
-    at a limit too short for any search HiGHS returns that point (P1 objective = staying's).  Without the start it has
-    no point, and the attempt proposes the current association, saying so (the driver then solves P1 in full)."""
+def test_p1_first_point_starts_from_the_current_association(monkeypatch):
+    """The milp route's first attempt starts HiGHS from the current association with its φ-LP optimum and stops at
+    the first better point: better than staying (or proven optimal), and the same point on every run (a count of
+    solutions, not a time, stops it).  With no start and no point by the time limit, the attempt proposes the
+    current association and says so (the driver then solves P1 in full)."""
     from pyomo_llmmec.methods import blocks
     from pyomo_llmmec.methods.options import SolveOptions
 
     sc = lm.generate_scenario(50, 5, seed=0)
     s0, units, data, phi = _p1_at_start(sc)
     stay = phi.solve_data(data, s0.assignment)[2]
-    prop = blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment, time_limit=1e-6)
-    assert prop.status == "maxTimeLimit"
-    assert prop.extra["stay_objective"] == pytest.approx(stay, rel=1e-9, abs=1e-12)
-    assert prop.objective <= stay + 1e-9 * abs(stay) + 1e-12
+    props = [blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment, first_point=True)
+             for _ in range(2)]
+    p = props[0]
+    assert p.extra["stay_objective"] == pytest.approx(stay, rel=1e-9, abs=1e-12)
+    assert p.objective < stay - 1e-9 * abs(stay) or p.status == "optimal"
+    assert np.array_equal(p.assignment, props[1].assignment) and p.objective == props[1].objective
+    full = blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment)
+    assert full.status == "optimal" and full.objective <= p.objective + 1e-9 * abs(p.objective)
     monkeypatch.setattr(blocks, "set_p1_start", lambda *a, **k: None)  # the model keeps its initial values: no start
-    cold = blocks.MILPAssociation(sc, units, SolveOptions(), phi.timer, phi).propose(data, s0.assignment, time_limit=1e-6)
+    cold = blocks.MILPAssociation(sc, units, SolveOptions(p1_time_limit=1e-6), phi.timer, phi).propose(
+        data, s0.assignment, first_point=True)
     assert "no point found: the current association" in cold.status
-    assert np.array_equal(cold.assignment, s0.assignment) and cold.objective == prop.extra["stay_objective"]
+    assert np.array_equal(cold.assignment, s0.assignment) and cold.objective == p.extra["stay_objective"]
 
 
-def test_exact_route_ends_only_after_a_p1_solved_in_full():
-    """With a quick limit too short to prove any P1, the milp route still converges, and only at an outer iteration
-    whose P1 had the full limit (``final``); the quick ones before it did not end the run."""
+def test_milp_route_ends_only_after_a_p1_solved_in_full():
+    """With first points, the milp route converges only at an outer iteration whose P1 was solved to mip_gap or
+    proven (``final``): each full P1 follows an iteration that would have ended the run after a first point.  The
+    same seed gives the same run."""
     sc = lm.generate_scenario(50, 5, seed=0)
     start = lm.evaluate(sc, lm.initial_point(sc)).scr
-    sol = lm.solve(sc, "dashf", assoc="milp", p1_quick_time_limit=1e-6)
+    sol = lm.solve(sc, "dashf", assoc="milp")
     p1 = sol.info["p1"]
     assert sol.status == "converged" and sol.scr > start
-    assert not p1[0]["final"] and p1[-1]["final"]
+    assert not all(r["final"] for r in p1) and p1[-1]["final"]
     check_trace(sol, start)
-    # each full P1 follows an iteration that would have ended the run (gain <= tol) with a quick P1
     outer = sol.history[sol.history["step"] == "outer"]["scr"].to_numpy(float)
     for i, r in enumerate(p1[1:], start=1):
-        if r["final"]:
+        if not r["first_point"]:
             prev = outer[i - 2] if i >= 2 else start
             assert not p1[i - 1]["final"] and outer[i - 1] / prev - 1 <= 1e-4
+    again = lm.solve(sc, "dashf", assoc="milp")
+    assert again.scr == sol.scr and np.array_equal(again.assignment, sol.assignment)
 
 
 @pytest.mark.parametrize("n,m,seed", [(10, 2, 0), (20, 3, 1)])

@@ -173,8 +173,8 @@ class AODriver:
         self.phi_step = PhiStep(sc, self.units, timer) if (self.optimize_phi or self.assoc) else None
         self.assoc_block = ASSOCIATION_BLOCKS[self.assoc](sc, self.units, options, timer, self.phi_step) if self.assoc else None
         self.res_block = RESOURCE_BLOCKS[self.resources](sc, self.units, options, timer)
-        self.p1_full = False  # the next P1 gets p1_time_limit, not p1_quick_time_limit (see part1)
-        self.p1_final = True  # the last P1 was proven or had p1_time_limit: the run may end after it
+        self.p1_full = False  # the next P1 is solved to mip_gap, not to its first point (see part1)
+        self.p1_final = True  # the last P1 was solved in full or proven: the run may end after it
         self.max_drop = 0.0  # the largest SCR drop of a step that was refused (solver-tolerance level with exact blocks)
         self.p1_stats: list[dict] = []
 
@@ -195,21 +195,21 @@ class AODriver:
     def part1(self, it: int, y: float) -> bool:
         """P1, then the trial of a new association or the φ LP at the current one; True if the trial was accepted.
 
-        An exact block (milp, gurobi) gets ``p1_quick_time_limit`` for P1 unless the previous outer iteration would
-        have ended the run with a P1 that was not proven (``self.p1_full``): then ``p1_time_limit``.  A P1 proven
-        within the quick limit is used as before; one that is not proposes its best point only if that beats the
-        current association in P1 (as a rounded proposal must).  :meth:`run` ends a run only after an outer iteration
-        whose P1 was proven or had the full limit (``self.p1_final``), so the fixed point is the exact route's."""
+        The milp route (``p1_first_point``) solves P1 only to its first point better than the current association
+        (or to the proof that there is none), unless the previous outer iteration would have ended the run after
+        such a P1 (``self.p1_full``): then to ``mip_gap``.  A first point is tried only if it beats the current
+        association in P1 (as a rounded proposal must).  :meth:`run` ends a run only after an outer iteration whose
+        P1 was solved in full or proven (``self.p1_final``), so the fixed point is the exact route's."""
         sc, inc, o = self.sc, self.inc, self.o
         R1 = p1_resources(sc, inc)
         data = p1_data(sc, self.units, y, inc.p, inc.f_user, *R1)
         exact = self.assoc_block.exact
-        quick = exact and o.p1_quick_time_limit < o.p1_time_limit and not self.p1_full
-        prop = self.assoc_block.propose(data, inc.assignment, **({"time_limit": o.p1_quick_time_limit} if quick else {}))
+        first = o.p1_first_point and getattr(self.assoc_block, "first_point", False) and not self.p1_full
+        prop = self.assoc_block.propose(data, inc.assignment, **({"first_point": True} if first else {}))
         interrupts.check()  # after every solver call: an interrupt swallowed inside a solver is still honoured
-        self.p1_final = not quick or prop.status == "optimal"
-        if quick:
-            prop.status = f"{prop.status} (limit {o.p1_quick_time_limit:g} s)"
+        self.p1_final = not first or prop.status == "optimal"
+        if first:
+            prop.status = f"{prop.status} (first point)"
         changed = not np.array_equal(prop.assignment, inc.assignment)
         if changed and not (exact and self.p1_final):
             # a rounded (or not proven) proposal is tried only if P1 itself prefers it to the current association
@@ -222,7 +222,8 @@ class AODriver:
                 prop.status = (f"{prop.status}; {'its' if exact else 'rounded'} association not better than the current one "
                                f"in P1 ({prop.objective:.6g} >= {stay_obj:.6g})")
         self.p1_stats.append({"iteration": it, "objective": prop.objective, "bound": prop.bound, "changed": changed,
-                              "seconds": prop.seconds, "final": self.p1_final, **prop.extra})
+                              "seconds": prop.seconds, "first_point": first, "final": self.p1_final,
+                              **prop.extra})
         row = dict(iteration=it, step="part1", objective=prop.objective, bound=prop.bound,
                    rounded=prop.extra.get("rounded", math.nan), rounding_gap=prop.extra.get("rounding_gap", math.nan),
                    assoc_changed=changed, inner_iterations=prop.solver_iterations, status=prop.status, seconds=prop.seconds)
@@ -310,7 +311,7 @@ class AODriver:
             self.say(f"[{self.method}] it {it}: SCR {self.inc_ev.scr:.6g} (y_old {y:.6g}), "
                      f"loads {np.bincount(self.inc.assignment, minlength=sc.n_servers).tolist()}")
             if self.inc_ev.scr / y - 1.0 <= o.tol:
-                if not self.p1_final:  # P1 stopped at its quick limit: the next iteration solves it to mip_gap first
+                if not self.p1_final:  # P1 stopped at its first point: the next iteration solves it to mip_gap first
                     self.p1_full = True
                     continue
                 status = "converged"

@@ -34,6 +34,9 @@ from ..status import Failure
 from .split_part2 import SplitStepFailed
 from .. import solvers
 
+#: HiGHS's "no limit" for an integer option (kHighsIInf)
+HIGHS_INT_INF = 2147483647
+
 log = logging.getLogger(__name__)
 
 
@@ -250,6 +253,7 @@ class MILPAssociation:
 
     name = "milp"
     exact = True
+    first_point = True  # propose(..., first_point=True) stops at P1's first point better than the current association
 
     def __init__(self, scenario, units, options, timer: PhaseTimer, phi_step: PhiStep):
         solvers.require("highs")
@@ -260,32 +264,34 @@ class MILPAssociation:
         self.opt.config.mip_gap = options.mip_gap
         self.opt.config.time_limit = options.p1_time_limit
 
-    def propose(self, data: P1Data, inc_assignment, time_limit: float | None = None) -> Proposal:
-        """P1 to ``mip_gap`` within ``time_limit`` s (None: ``p1_time_limit``).
+    def propose(self, data: P1Data, inc_assignment, first_point: bool = False) -> Proposal:
+        """P1 to ``mip_gap`` within ``p1_time_limit``; with ``first_point``, only to its first point better than the
+        current association.
 
-        With a ``time_limit`` (the driver's quick attempt) HiGHS starts from the current association with its φ LP
-        optimum (a MIP start; ``extra['stay_objective']`` is that point's P1 objective): its heuristics then improve
-        on it within seconds, where from nothing they found points 30x above the optimum at (200,10)
-        (docs/DESIGN.md 'Scale').  The solve to ``p1_time_limit`` starts from nothing, as it did before the quick
-        attempt existed (a MIP start made no difference to its proofs)."""
+        ``first_point`` (the driver's first attempt, ``p1_first_point``): HiGHS starts from the current association
+        with its φ-LP optimum (a MIP start; ``extra['stay_objective']`` is that point's P1 objective) and stops at the
+        first better point its search finds (``mip_max_improving_sols`` = 1: a count, so the same data give the same
+        point on any machine), or at the proof that there is none.  At (200,10) HiGHS from nothing found only points
+        30x above the optimum in its first seconds; from the start it improves on it within a second
+        (docs/DESIGN.md 'Scale').  Without ``first_point`` the solve starts from nothing, as before."""
         m = self.model
         extra = _checked_p1(self.sc, data)
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
-        self.opt.config.warmstart = time_limit is not None
-        if time_limit is not None:
+        self.opt.config.warmstart = first_point
+        self.opt.highs_options["mip_max_improving_sols"] = 1 if first_point else HIGHS_INT_INF
+        if first_point:
             phi0, T0, extra["stay_objective"] = self.phi_step.solve_data(data, inc_assignment)
             with self.timer("model update"):
                 set_p1_start(m, inc_assignment, phi0, T0)
-        self.opt.config.time_limit = self.options.p1_time_limit if time_limit is None else time_limit
         with self.timer("MILP (P1)"):
             res = self.opt.solve(m)
         tc = _tc_name(res.termination_condition)
         bound = res.best_objective_bound if res.best_objective_bound is not None else math.nan
         if res.best_feasible_objective is None or not math.isfinite(res.best_feasible_objective or math.nan):
-            if time_limit is not None and tc != "optimal":  # the quick attempt ended with no point (HiGHS did not take the
-                # start): it proposes the current association, and the driver solves P1 in full before the run can end
+            if first_point and tc != "optimal":  # HiGHS did not take the start and found nothing by its limit: the
+                # attempt proposes the current association, and the driver solves P1 in full before the run can end
                 return Proposal(np.asarray(inc_assignment), phi0, extra["stay_objective"], float(bound),
                                 f"{tc}, no point found: the current association", time.perf_counter() - t0, extra=extra)
             raise SolveFailed(f"HiGHS found no solution of P1 (status {tc})", status=Failure.from_termination(tc), termination=tc)
@@ -318,12 +324,11 @@ class GurobiAssociation:
         self.opt = Gurobi()
         self.opt.config.load_solution = False
         self.opt.config.mip_gap = options.mip_gap
-        self.p1_time_limit = self.opt.config.time_limit = options.p1_time_limit
+        self.opt.config.time_limit = options.p1_time_limit
         self.opt.gurobi_options["NonConvex"] = 2
         self.opt.gurobi_options["Threads"] = 2
 
-    def propose(self, data: P1Data, inc_assignment, time_limit: float | None = None) -> Proposal:
-        """P1 to ``mip_gap`` within ``time_limit`` s (None: ``p1_time_limit``)."""
+    def propose(self, data: P1Data, inc_assignment) -> Proposal:
         import gurobipy
 
         m = self.model
@@ -331,7 +336,6 @@ class GurobiAssociation:
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
-        self.opt.config.time_limit = self.p1_time_limit if time_limit is None else time_limit
         try:
             with self.timer("MIQCP (P1, Gurobi)"):
                 res = self.opt.solve(m)

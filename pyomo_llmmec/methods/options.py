@@ -48,10 +48,10 @@ class SolveOptions:
                             method_defaults={"global": 600.0, "mindtpy": 600.0})
     p1_time_limit: float = opt(60.0, "time limit of one P1 solve in seconds (exact MILP/MIQCP, the LP route's LP, the gap route's "
                                "levels together)", positive=True)
-    p1_quick_time_limit: float = opt(2.0, "assoc='milp'/'gurobi': time limit of each P1's first attempt in seconds; a P1 not "
-                                     "proven within it proposes its best point if that beats the current association in P1, "
-                                     "else it is solved again with p1_time_limit, so a run ends only after a P1 solved to "
-                                     "mip_gap (docs/DESIGN.md 'Scale'); inf: every P1 to mip_gap at once", positive=True)
+    p1_first_point: bool = opt(True, "assoc='milp': solve each P1 only to its first point better than the current association "
+                               "(HiGHS from a MIP start there; or to the proof that there is none), and to mip_gap when that "
+                               "would end the run, so a run ends only after a P1 solved in full (docs/DESIGN.md 'Scale'); "
+                               "False: every P1 to mip_gap")
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     gap_levels: str = opt("0.85,1,1.2", "assoc='gap': the delay levels at which P1 is solved as a generalized assignment problem, as "
                           "multiples of the incumbent's delay (comma-separated)")
