@@ -472,9 +472,48 @@ def read_scenario(path):
     sheets = read_csv_bundle(path) if path.suffix.lower() == CSV_BUNDLE_SUFFIX else read_sheets(path)
     check_sheets_present(sheets, REQUIRED_SCENARIO_SHEETS, path)
     check_unique_headers(sheets, REQUIRED_SCENARIO_SHEETS, path)
-    return Scenario.from_frames(
-        sheets["system"], sheets["users"], sheets["servers"], sheets["channels"], name=path.stem, path=path
-    )
+    with _formula_hint(path):
+        return Scenario.from_frames(
+            sheets["system"], sheets["users"], sheets["servers"], sheets["channels"], name=path.stem, path=path
+        )
+
+
+@contextlib.contextmanager
+def _formula_hint(path: Path):
+    """An "empty" cell of a workbook that holds a formula with no saved value (files written by a program, never
+    opened and saved in a spreadsheet) gets a message that says so: a data-only read sees such a cell as empty."""
+    try:
+        yield
+    except InputError as exc:
+        formula = None
+        if exc.detail.startswith("value is empty") and exc.row and exc.sheet and path.suffix.lower() in EXCEL_SUFFIXES:
+            formula = _formula_at(path, exc.sheet, exc.row, exc.column)
+        if formula is None:
+            raise
+        raise InputError(f"holds the formula {formula!r} with no saved value (a data-only read sees it as empty); open and "
+                         "save the workbook in a spreadsheet program so that its value is stored, or enter the number",
+                         path=path, sheet=exc.sheet, row=exc.row, column=exc.column) from None
+
+
+def _formula_at(path: Path, sheet: str, row: int, column) -> str | None:
+    """The formula text of the cell under header ``column`` on Excel row ``row`` of ``sheet``, or None."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            rows = wb[sheet].iter_rows(min_row=1, max_row=row, values_only=True)
+            header = next(rows)
+            k = [str(h).strip() if h is not None else None for h in header].index(str(column))
+            for r, values in enumerate(rows, start=2):
+                if r == row:
+                    v = values[k] if k < len(values) else None
+                    return v if isinstance(v, str) and v.startswith("=") else None
+        finally:
+            wb.close()
+    except (KeyError, ValueError, OSError, StopIteration, zipfile.BadZipFile):  # the original error stands
+        return None
+    return None
 
 
 def write_scenario(scenario, path) -> Path:
@@ -539,7 +578,11 @@ def read_solution(path, scenario) -> Solution:
     ``links`` has exactly one row per user, for that user's server.
     """
     path = Path(path)
-    sheets = read_sheets(path)
+    with _formula_hint(path):
+        return _read_solution(path, read_sheets(path), scenario)
+
+
+def _read_solution(path: Path, sheets: dict, scenario) -> Solution:
     check_sheets_present(sheets, ("users", "links"), path)
     check_unique_headers(sheets, ("users", "links", "summary"), path)
     ukey = {id_key(u): i for i, u in enumerate(scenario.user_ids)}

@@ -138,6 +138,26 @@ def test_na_text_in_a_numeric_column_is_not_a_number(tmp_path, sc, capsys, sheet
     assert_one_line(err, str(path), f"sheet '{sheet}'", f"row {row}", f"column '{column}'", "not a number")
 
 
+def test_a_formula_without_a_saved_value_is_named_not_called_empty(tmp_path, sc, capsys):
+    """openpyxl writes a formula without its value; a data-only read sees the cell as empty.  The message says which
+    formula it is and what to do; a truly empty cell keeps its own message."""
+    path = tmp_path / "formula.xlsx"
+    write_sheets(path, sheets_of(sc))
+    wb = openpyxl.load_workbook(path)
+    ws = wb["users"]
+    k = [c.value for c in ws[1]].index("p_max_w") + 1
+    ws.cell(row=3, column=k, value="=0.1*2")
+    wb.save(path)
+    rc, out, err = cli(capsys, "validate", str(path))
+    assert rc == 2
+    assert_one_line(err, "sheet 'users'", "row 3", "column 'p_max_w'", "holds the formula '=0.1*2' with no saved value")
+    ws.cell(row=3, column=k).value = None
+    wb.save(path)
+    rc, out, err = cli(capsys, "validate", str(path))
+    assert rc == 2
+    assert_one_line(err, "row 3", "column 'p_max_w'", "value is empty; a number is required")
+
+
 # ---------------------------------------------------------------------------------------------
 # duplicated headers
 # ---------------------------------------------------------------------------------------------
