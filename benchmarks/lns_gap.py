@@ -89,7 +89,12 @@ def main(argv=None):
     out = results_file(RESULTS / f"{name}.csv", args.fresh)
     done = {(int(r["n"]), int(r["m"]), int(r["seed"])) for r in load_rows(out)}
     if args.heldout:
+        ref = pd.read_csv(RESULTS / "global_gap.csv")
+        known = set(zip(ref.n.astype(int), ref.m.astype(int), ref.seed.astype(int)))
         todo = [(key, None) for key in _heldout(args.heldout)]
+        used = [k for k, _ in todo if k in known]
+        if used:
+            ap.error(f"--heldout: {used} are reference instances (benchmarks/results/global_gap.csv), not held out")
     else:
         ref = pd.read_csv(RESULTS / "global_gap.csv").sort_values(["n", "m", "seed"])
         todo = [((int(r.n), int(r.m), int(r.seed)), r) for r in ref.itertuples() if (int(r.n), int(r.m)) in sizes]

@@ -30,7 +30,7 @@ from .errors import InputError, LLMMECError, SolveFailed, SolverUnavailable
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line (no usage block), exit 2 (argparse's own convention)
         if "required: command" in message:  # `llmmec` without a command, or with only options it does not know
-            extra = [a for a in sys.argv[1:] if a != "--debug"]
+            extra = [a for a in getattr(self, "argv", None) or [] if a != "--debug"]
             message = (f"no command given{' (unrecognized: ' + ' '.join(extra) + ')' if extra else ''}; "
                        f"choose one of: {', '.join(self._commands())}")
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
@@ -449,7 +449,9 @@ def _run(argv, debug) -> int:
         return interrupts.requested() is not None
 
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        parser.argv = list(argv)  # what this call parses (not sys.argv: main() may be called with its own list)
+        args = parser.parse_args(argv)
         t0 = time.perf_counter()
         rc = args.func(args)
         interrupts.check()  # an interrupt swallowed where Python could not raise it (unless the command was finishing)

@@ -405,38 +405,41 @@ def read_csv_bundle(path) -> dict[str, pd.DataFrame]:
                 out[sheet] = pd.DataFrame()
                 out[sheet].attrs["duplicate_columns"] = {}
                 continue
+            # pandas parses; the csv module checks the fields per line first: with a row wider than its header pandas
+            # would take the first column as the rows' index and shift every value one column left
             try:
-                records = list(csv.reader(io.StringIO(raw)))
+                reader = csv.reader(io.StringIO(raw, newline=""))
+                records = list(reader)
             except csv.Error as exc:
                 raise InputError(f"cannot read {info.filename} as CSV ({exc})", path=path, sheet=sheet) from None
             header = records[0]
             width = len(header)
-            rows = []
-            for k, rec in enumerate(records[1:], start=2):
-                # a field beyond the header has no column: refused (pandas would take the first column as the rows'
-                # index and shift every value one column left); empty ones, as a trailing comma leaves, are dropped
-                if len(rec) > width and any(f.strip() for f in rec[width:]):
-                    raise InputError(f"line {k} of {info.filename} has {len(rec)} fields but the header has {width}",
-                                     path=path, sheet=sheet, row=k)
-                rows.append([np.nan if f == "" else f for f in rec[:width]] + [np.nan] * (width - len(rec)))
-            df = pd.DataFrame(rows, columns=_column_names(header), dtype=object)
+            lens = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+            for k in np.flatnonzero(lens > width):
+                if any(f.strip() for f in records[k][width:]):
+                    line = _csv_line_of(raw, int(k))
+                    raise InputError(f"line {line} of {info.filename} has {len(records[k])} fields but the header has {width}",
+                                     path=path, sheet=sheet, row=line)
+            try:  # index_col=False: extra fields that are blank (a trailing comma) are dropped, not made an index
+                df = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False, na_values=[""], header=0,
+                                 skip_blank_lines=False, index_col=False)
+            except (pd.errors.ParserError, ValueError) as exc:
+                raise InputError(f"cannot read {info.filename} as CSV ({str(exc).splitlines()[0]})", path=path, sheet=sheet) from None
+            df = df.astype(object)
             df.attrs["duplicate_columns"] = _duplicate_headers(header)  # for check_unique_headers, as in a workbook
             out[sheet] = df
     return out
 
 
-def _column_names(header) -> list[str]:
-    """A CSV header as pandas names its columns: an empty name is ``Unnamed: k``, a repeated one ``name.1``, ``name.2``."""
-    out, seen = [], {}
-    for k, h in enumerate(header):
-        name = h if h != "" else f"Unnamed: {k}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}.{seen[name]}"
-        else:
-            seen[name] = 0
-        out.append(name)
-    return out
+def _csv_line_of(raw: str, k: int) -> int:
+    """The line number (from 1) on which CSV record ``k`` (from 0) of ``raw`` ends (quoted fields may span lines)."""
+    import csv
+
+    reader = csv.reader(io.StringIO(raw, newline=""))
+    for i, _ in enumerate(reader):
+        if i == k:
+            return reader.line_num
+    return k + 1
 
 
 def _duplicate_headers(names) -> dict[str, list[str]]:

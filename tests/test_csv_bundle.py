@@ -80,6 +80,14 @@ def test_csv_row_with_more_fields_than_its_header_is_named_not_shifted(tmp_path,
     assert "internal error" not in capsys.readouterr().err
     trailing = {k: "\n".join([v.splitlines()[0]] + [ln + "," for ln in v.splitlines()[1:]]) + "\n" for k, v in t.items()}
     assert_same_scenario(sc, lm.read_scenario(_bundle(tmp_path / "trailing.zip", trailing)))
+    # old Mac line ends (CR only) read as before; a quoted field over two lines moves the offending line down
+    cr = {k: v.replace("\r\n", "\n").replace("\n", "\r") for k, v in t.items()}
+    assert_same_scenario(sc, lm.read_scenario(_bundle(tmp_path / "cr.zip", cr)))
+    users = t["users"].splitlines()
+    users[1] = users[1].replace(",", ',"note\nover two lines",', 1).rsplit(",", 1)[0]  # the same field count
+    users[2] += ",x"
+    with pytest.raises(InputError, match=r"row 4: line 4 of users.csv has"):
+        lm.read_scenario(_bundle(tmp_path / "multi.zip", {**t, "users": "\n".join(users) + "\n"}))
 
 
 def test_write_scenario_refuses_other_suffixes_and_the_cli_writes_bundles(tmp_path, capsys):

@@ -34,8 +34,6 @@ from ..status import Failure
 from .split_part2 import SplitStepFailed
 from .. import solvers
 
-#: HiGHS's "no limit" for an integer option (kHighsIInf)
-HIGHS_INT_INF = 2147483647
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +272,15 @@ class MILPAssociation:
         point on any machine), or at the proof that there is none.  At (200,10) HiGHS from nothing found only points
         30x above the optimum in its first seconds; from the start it improves on it within a second
         (docs/DESIGN.md 'Scale').  Without ``first_point`` the solve starts from nothing, as before."""
+        import highspy
+
         m = self.model
         extra = _checked_p1(self.sc, data)
         with self.timer("model update"):
             set_p1_data(m, data)
         t0 = time.perf_counter()
         self.opt.config.warmstart = first_point
-        self.opt.highs_options["mip_max_improving_sols"] = 1 if first_point else HIGHS_INT_INF
+        self.opt.highs_options["mip_max_improving_sols"] = 1 if first_point else highspy.kHighsIInf  # appsi sets it every solve
         if first_point:
             phi0, T0, extra["stay_objective"] = self.phi_step.solve_data(data, inc_assignment)
             with self.timer("model update"):
