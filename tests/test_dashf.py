@@ -306,11 +306,11 @@ def test_p1_first_point_starts_from_the_current_association(monkeypatch):
 
 def test_milp_route_ends_only_after_a_p1_solved_in_full():
     """With first points, the milp route converges only at an outer iteration whose P1 was solved to mip_gap or
-    proven (``final``): each full P1 follows an iteration that would have ended the run after a first point.  With
-    ``p1_first_point=False`` every P1 is a full one."""
+    proven (``final``): each full P1 follows an iteration that would have ended the run after a first point.  By
+    default (``p1_first_point=False``) every P1 is a full one."""
     sc = lm.generate_scenario(50, 5, seed=0)
     start = lm.evaluate(sc, lm.initial_point(sc)).scr
-    sol = lm.solve(sc, "dashf", assoc="milp")
+    sol = lm.solve(sc, "dashf", assoc="milp", p1_first_point=True)
     p1 = sol.info["p1"]
     assert sol.status == "converged" and sol.scr > start
     assert not all(r["final"] for r in p1) and p1[-1]["final"]
@@ -320,7 +320,7 @@ def test_milp_route_ends_only_after_a_p1_solved_in_full():
         if not r["first_point"]:
             prev = outer[i - 2] if i >= 2 else start
             assert not p1[i - 1]["final"] and outer[i - 1] / prev - 1 <= 1e-4
-    full = lm.solve(lm.generate_scenario(10, 2, seed=0), "dashf", assoc="milp", p1_first_point=False)
+    full = lm.solve(lm.generate_scenario(10, 2, seed=0), "dashf", assoc="milp")  # the default: every P1 in full
     assert full.status == "converged" and all(not r["first_point"] and r["final"] for r in full.info["p1"])
 
 
