@@ -34,7 +34,6 @@ from ..status import Failure
 from .split_part2 import SplitStepFailed
 from .. import solvers
 
-
 log = logging.getLogger(__name__)
 
 

@@ -51,8 +51,8 @@ class SolveOptions:
     p1_first_point: bool = opt(False, "assoc='milp': solve each P1 only to its first point better than the current association "
                                "(HiGHS from a MIP start there; or to the proof that there is none), and to mip_gap when that "
                                "would end the run, so a run ends only after a P1 solved in full; for large networks, where "
-                               "the exact P1s take minutes (measured faster and higher at (50,5) and (200,10), lower on 8 of "
-                               "25 small networks: docs/DESIGN.md 'Scale'; a run whose last iteration had a first point "
+                               "the exact P1s take minutes (measured faster and higher at (50,5) and (200,10), lower on 9 of "
+                               "26 small networks: docs/DESIGN.md 'Scale'; a run whose last iteration had a first point "
                                "reports iteration_limit or time_limit, not converged); False: every P1 to mip_gap")
     mip_gap: float = opt(1e-6, "relative MIP gap of the exact P1 solves", nonneg=True)
     gap_levels: str = opt("0.85,1,1.2", "assoc='gap': the delay levels at which P1 is solved as a generalized assignment problem, as "
