@@ -49,6 +49,16 @@ def run_bound(n, m, seed, best, time_limit, method=None, method_limit=None):
 
 
 def cases():
+    """(key, best, source, proven) per instance, each instance once: a stored point (global's or lns's) where there is
+    one, else the method of ``FRESH`` run here."""
+    seen = set()
+    for key, best, src, proven in _all_cases():
+        if key not in seen:
+            seen.add(key)
+            yield key, best, src, proven
+
+
+def _all_cases():
     g = pd.read_csv(RESULTS / "global_gap.csv")
     lns = pd.read_csv(RESULTS / "lns_gap.csv").set_index(["n", "m", "seed"])
     for r in g.sort_values(["n", "m", "seed"]).itertuples():

@@ -24,6 +24,42 @@ GUROBI_LIMITS_TEXT = (f"at most {GUROBI_NONLINEAR_SIZE_LIMIT} variables for nonc
                       f"models, {GUROBI_SIZE_LIMIT} variables and linear constraints for LP/MILP")
 
 
+_HIGHS_BANNER_DONE = False
+
+
+def new_highs(**options):
+    """A silent ``highspy.Highs`` with ``options`` set.
+
+    HiGHS's constructor prints its banner on the process's standard output (file descriptor 1, from C++) the first
+    time one is made in a process, before ``output_flag`` can be turned off: the first construction runs with
+    descriptor 1 pointed at the null device (C's buffer flushed before it is restored)."""
+    import highspy
+
+    global _HIGHS_BANNER_DONE
+    if _HIGHS_BANNER_DONE:
+        h = highspy.Highs()
+    else:
+        import ctypes
+        import os
+        import sys
+
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            h = highspy.Highs()
+            ctypes.CDLL(None).fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+        _HIGHS_BANNER_DONE = True
+    h.setOptionValue("output_flag", False)
+    for k, v in options.items():
+        h.setOptionValue(k, v)
+    return h
+
+
 @dataclass(frozen=True)
 class Check:
     name: str

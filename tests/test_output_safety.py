@@ -256,3 +256,14 @@ def test_closed_stdout_does_not_stop_the_write(work):
     assert p.wait(timeout=120) == 0, err
     assert "Traceback" not in err
     assert lio.read_solution(work / "out.xlsx", lm.read_scenario(work / "in.xlsx")).method == "gucaa"
+
+
+def test_highs_prints_no_banner_on_stdout():
+    """HiGHS's constructor prints its banner on file descriptor 1 the first time in a process (before output_flag can
+    be set): `solvers.new_highs` hides it, so the lp route's summary on stdout is the summary only."""
+    code = ("from pyomo_llmmec.solvers import new_highs\n"
+            "h = new_highs(solver='simplex')\n"
+            "print('after', h.getOptionValue('output_flag')[1])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "after False\n"

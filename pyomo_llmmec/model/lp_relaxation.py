@@ -52,13 +52,9 @@ def signed_duals(y, row_lo, row_hi):
 
 def _new_highs(solver: str, time_limit: float | None = None, **options):
     """A silent HiGHS instance with ``solver`` and ``options`` (and ``time_limit`` in s, if given)."""
-    import highspy
+    from ..solvers import new_highs
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("solver", solver)
-    for k, v in options.items():
-        h.setOptionValue(k, v)
+    h = new_highs(solver=solver, **options)
     if time_limit is not None:
         h.setOptionValue("time_limit", time_limit)
     return h
