@@ -44,15 +44,19 @@ def new_highs(**options):
         import sys
 
         sys.stdout.flush()
-        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(null, 1)
+            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no descriptor 1 to hide (closed): nothing can be printed on it either
             h = highspy.Highs()
-            ctypes.CDLL(None).fflush(None)
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(null)
+        else:
+            try:
+                os.dup2(null, 1)
+                h = highspy.Highs()
+                ctypes.CDLL(None).fflush(None)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(null)
         _HIGHS_BANNER_DONE = True
     h.setOptionValue("output_flag", False)
     for k, v in options.items():
