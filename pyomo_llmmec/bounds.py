@@ -362,11 +362,10 @@ def _proximal_bundle(fg, x0, lower, upper, simplex, *, max_evals: int, deadline:
     plus (u/2)‖x − c‖² around the centre c (a convex QP, solved by Clarabel's interior point method); the step is
     serious (c moves) when f falls by at least a tenth of the model's predicted decrease, else a null step (its cut
     enriches the model).  With f in units of ‖g(x0)‖, u starts at 1 (a first step of length ~1 in x's units) and
-    halves after a step that gained at least half the prediction.  Stops after
-    ``max_evals`` evaluations of f, when the predicted decrease is below ``tol``·max(1, |f(c)|), when the QP is
-    not solved, or at ``deadline``.  Returns (the best x evaluated, whether the predicted decrease
-    fell below the tolerance).  (The
-    caller's bound is valid at any multipliers; this only finds better ones.)"""
+    halves after a step that gained at least half the prediction.  Stops after ``max_evals`` evaluations of f, when
+    the predicted decrease is below ``tol``·max(1, |f(c)|), when the QP is not solved, or at ``deadline``.  Returns
+    (the best x evaluated, whether the predicted decrease fell below the tolerance).  (The caller's bound is valid at
+    any multipliers; this only finds better ones.)"""
     import clarabel
     from scipy import sparse
 
