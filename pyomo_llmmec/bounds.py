@@ -51,7 +51,7 @@ import numpy as np
 from scipy import optimize
 
 from .errors import SolveFailed
-from .physics import LN2, rate, score_of_share, spectral_efficiency
+from .physics import LN2, score_of_share, spectral_efficiency
 
 #: the SNR grid of the link bound: geometric, 10^-10 … 10^10, plus the two tails
 _U_GRID = np.concatenate([[0.0], np.logspace(-10.0, 10.0, 81), [np.inf]])

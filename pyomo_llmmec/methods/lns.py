@@ -76,8 +76,8 @@ PRUNE_MAX_PAIRS = 400
 PRUNE_ROUNDS = 2
 #: evaluations of the relaxation per round, and the uniform price levels started from (2026-12-07, with the proximal
 #: bundle price search: 40 and 1 instead of 120 and 2 took the screen from 0.6–1.5 s to ~0.5 s on the (3,2) and (4,2)
-#: references, the 20 runs from 85 s to 78 s, the same SCR on each; it pruned as many associations on 17 of 20, more on
-#: 2, one fewer on 1)
+#: references; the 20 runs, old and new code interleaved in one process: 109.7 / 98.3 / 107.1 / 98.2 s, the same SCR on
+#: each; it pruned as many associations on 17 of 20, more on 2, one fewer on 1)
 PRUNE_EVALS = 40
 PRUNE_STARTS = 1
 #: destroy/repair draws again (at most this often) when its new association is proven unable to beat the best
