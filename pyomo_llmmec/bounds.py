@@ -43,6 +43,7 @@ docs/DESIGN.md and benchmarks/results/bound_tightness.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class BoundResult:
     prices: np.ndarray | None = None
     delay_weights: np.ndarray | None = None  #: the weights π (N,) of the users' delays (Σ π = 1)
     slopes: np.ndarray | None = None  #: the tangent slopes σ (2, N, M) of the score that certified the bound
+    #: the branch over associations, where it ran (:func:`association_branch_bound`): its counts and time
+    branch: dict | None = None
 
     def gap(self, scr: float) -> float:
         """(bound − scr) / scr: how far ``scr`` can be from the optimum at most."""
@@ -648,6 +651,81 @@ def association_bounds(scenario, assignments, result: BoundResult, y_floor: floa
     return np.where(ok, np.minimum(out, floor), out)
 
 
+#: the branch over associations (:func:`association_branch_bound`) runs up to this many associations M^N
+BRANCH_MAX_ASSOCIATIONS = 4096
+#: the time (s) of one round of one association's own price search in the branch
+BRANCH_PER_ASSOCIATION = 3.0
+
+
+def association_branch_bound(scenario, result: BoundResult, y_floor: float, *, time_limit: float,
+                             per_association: float = BRANCH_PER_ASSOCIATION) -> BoundResult:
+    """The SCR bound as the maximum over all associations of each association's own bound (a branch over (3b)).
+
+    The whole network's relaxation lets every user take its best server at the shared prices; the association's
+    own relaxation (``scr_upper_bound(assignment=a)``) keeps each user on its server and fits the multipliers to
+    it, so max over a of U_a is a bound too, and a tighter one (docs/DESIGN.md, "Bounds at every size").  Every
+    association first gets the bound the shared multipliers of ``result`` give it (:func:`association_bounds`,
+    down to ``y_floor`` — typically the SCR of a known point: an association certified there is done).  Then,
+    best first, the association with the largest bound gets its own price search, started from the shared
+    multipliers and stopped as soon as it is below the next largest bound (nothing below that changes the
+    maximum), at most ``per_association`` s at a time; an association stopped that way that comes back to the top is
+    searched again from its own multipliers.  The run ends when the top association's bound is final (its search
+    converged, or it is certified at ``y_floor``) — status ``ok``: the bound is the branch's maximum — or at
+    ``time_limit`` (status ``time_limit``; every association's current bound is valid, so the maximum is).
+
+    Returns a BoundResult whose ``bound`` is the maximum (never above ``result.bound``) and whose multipliers are
+    ``result``'s; ``branch`` holds the counts (``associations``; ``settled_shared``: certified at ``y_floor`` by the
+    shared multipliers; ``searches``: own price searches run; ``open``: associations whose bound is not final, all
+    below the maximum unless the time ran out), its ``seconds`` and ``whole_bound`` (``result.bound``)."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit
+    N, M = scenario.n_users, scenario.n_servers
+    assocs = np.array(list(itertools.product(range(M), repeat=N)), dtype=int)
+    floor = float(y_floor)
+    b = association_bounds(scenario, assocs, result, floor)
+    settled0 = int(np.sum(b <= floor))
+    final = b <= floor  # certified at the floor: nothing to search
+    own: dict[int, BoundResult] = {}
+    searches = 0
+    evaluations = result.evaluations
+    status = "ok"
+    while True:
+        k = int(np.argmax(b))
+        if final[k]:
+            break
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            status = "time_limit"
+            break
+        others = np.delete(b, k)
+        second = max(floor, float(others.max()) if len(others) else floor)
+        start = own.get(k, result)
+        try:
+            r = scr_upper_bound(scenario, floor, time_limit=min(per_association, left), assignment=assocs[k],
+                                stop_below=second, start=start, starts=1)
+        except SolveFailed:  # numerics on this association alone: it keeps the bound the shared multipliers gave it
+            final[k] = True
+            continue
+        searches += 1
+        evaluations += r.evaluations
+        own[k] = r
+        progress = r.bound < b[k]
+        b[k] = min(b[k], r.bound)
+        if r.status == "time_limit" and left <= per_association:  # the branch's own time ran out in this search
+            status = "time_limit"
+            break
+        # final: certified at the floor, converged above the next association, or no progress; an association stopped
+        # below the next one, or by its time with progress, may be searched again (from its own multipliers)
+        final[k] = b[k] <= floor or not progress or (r.status == "ok" and r.bound > second)
+    bound = min(float(b.max()), result.bound)
+    return BoundResult(bound=bound, seconds=result.seconds + time.perf_counter() - t0, evaluations=evaluations,
+                       status=status, trace=list(result.trace),
+                       prices=result.prices, delay_weights=result.delay_weights, slopes=result.slopes,
+                       branch={"associations": len(assocs), "settled_shared": settled0, "searches": searches,
+                               "open": int(np.sum(~final)), "seconds": time.perf_counter() - t0,
+                               "whole_bound": result.bound})
+
+
 class AssociationScreen:
     """"Can association a beat SCR y at all?" answered in microseconds, for a search that proposes many associations.
 
@@ -686,4 +764,5 @@ class AssociationScreen:
         return bool(ok) if a.ndim == 1 else ok
 
 
-__all__ = ["AssociationScreen", "BoundResult", "LagrangianBound", "association_bounds", "scr_upper_bound"]
+__all__ = ["AssociationScreen", "BoundResult", "LagrangianBound", "association_bounds", "association_branch_bound",
+           "scr_upper_bound"]

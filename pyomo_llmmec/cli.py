@@ -133,6 +133,9 @@ def _print_summary(sol, file=None):
         how = info.get("bound_method", "")
         if how == "lagrangian" and "bound_seconds" in info:
             how += f", {info['bound_seconds']:.1f} s" + (", stopped at its time limit" if info.get("bound_status") == "time_limit" else "")
+            if info.get("bound_branch"):
+                br = info["bound_branch"]
+                how += f", branch over {br['associations']} associations ({br['searches']} searched)"
         rows.append(("SCR bound", f"{info['bound']:.6g} (gap {info.get('gap', float('nan')):.3g}; {how})"))
     else:
         failed = any("bound" in w for w in info.get("warnings", []))

@@ -86,7 +86,9 @@ def compare(scenario, methods=DEFAULT_METHODS, *, progress=None, bound: bool = T
         if progress:
             progress("bound")
         lag, res, warning = scr_bound(scenario, float(best), bound_time_limit)
-        lag_note = warning or f"Lagrangian bound {lag:.8g} ({res.status}, {res.seconds:.1f} s)"
+        lag_note = warning or (f"Lagrangian bound {lag:.8g} ({res.status}, {res.seconds:.1f} s"
+                               + (f"; branch over {res.branch['associations']} associations, {res.branch['searches']} searched"
+                                  if res.branch else "") + ")")
         if lag is not None and not lag >= best_bound:
             best_bound, source = lag, "lagrangian"
     df.attrs.update(bound_method=source, bound_note=lag_note)

@@ -222,16 +222,23 @@ def solve(scenario, method: str = "dashf", **options) -> Solution:
     return sol
 
 
-def scr_bound(scenario, scr: float, time_limit: float, **kwargs):
+def scr_bound(scenario, scr: float, time_limit: float, *, branch: bool = True, **kwargs):
     """The Lagrangian SCR bound (:func:`pyomo_llmmec.bounds.scr_upper_bound`) checked against a feasible SCR.
 
+    With ``branch`` and at most ``bounds.BRANCH_MAX_ASSOCIATIONS`` associations, the time the whole network's bound
+    leaves goes to the branch over associations (:func:`pyomo_llmmec.bounds.association_branch_bound`: the maximum of
+    each association's own bound, started at ``scr``), which is tighter (docs/DESIGN.md, "Bounds at every size").
     Returns (bound or None, BoundResult or None, warning or None).  A relaxation that fails
     numerically, or a "bound" below the feasible ``scr`` (a defect of the relaxation), gives
     no bound and a warning that says so.  ``kwargs`` go to :func:`~pyomo_llmmec.bounds.scr_upper_bound`."""
-    from ..bounds import scr_upper_bound
+    from ..bounds import BRANCH_MAX_ASSOCIATIONS, association_branch_bound, scr_upper_bound
 
+    t0 = time.perf_counter()
     try:
         res = scr_upper_bound(scenario, scr, time_limit=time_limit, **kwargs)
+        left = time_limit - (time.perf_counter() - t0)
+        if branch and left > 0 and scenario.n_servers > 1 and scenario.n_servers ** scenario.n_users <= BRANCH_MAX_ASSOCIATIONS:
+            res = association_branch_bound(scenario, res, scr, time_limit=left)
     except SolveFailed as exc:
         return None, None, f"no SCR bound: {exc}"
     if res.bound < scr * (1 - 1e-9):
@@ -252,6 +259,8 @@ def attach_bound(scenario, sol: Solution, time_limit: float) -> None:
         sol.info.setdefault("warnings", []).append(warning)
     if res is not None:
         sol.info.update(bound_seconds=res.seconds, bound_status=res.status)
+        if res.branch is not None:
+            sol.info["bound_branch"] = res.branch
     candidates = [(b, name) for b, name in ((own, sol.method), (lag, "lagrangian")) if b is not None and math.isfinite(b)]
     if candidates:
         b, name = min(candidates)

@@ -724,7 +724,8 @@ def _lagrangian(gs: GlobalSearch, info):
     if not gs.o.global_lagrangian or gs.best is None:
         return None
     t = time.perf_counter()
-    bound, res, warning = scr_bound(gs.sc, gs.y, min(gs.o.bound_time_limit, max(LAGRANGIAN_SHARE * gs.time_left(), 1.0)))
+    bound, res, warning = scr_bound(gs.sc, gs.y, min(gs.o.bound_time_limit, max(LAGRANGIAN_SHARE * gs.time_left(), 1.0)),
+                                    branch=False)  # global branches over the associations itself
     info["lagrangian_seconds"] = time.perf_counter() - t
     if bound is None:
         info.setdefault("warnings", []).append(warning)

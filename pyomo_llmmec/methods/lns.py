@@ -694,7 +694,7 @@ class LNS:
                 or sc.n_users * sc.n_servers > PRUNE_MAX_PAIRS):
             return
         with self.timer("Lagrangian screen"):
-            bound, res, warning = scr_bound(sc, self.best.scr, limit, max_rounds=PRUNE_ROUNDS,
+            bound, res, warning = scr_bound(sc, self.best.scr, limit, branch=False, max_rounds=PRUNE_ROUNDS,
                                             round_evaluations=PRUNE_EVALS, starts=PRUNE_STARTS)
             if bound is None:
                 self.screen_note["warning"] = warning
