@@ -653,7 +653,7 @@ def association_bounds(scenario, assignments, result: BoundResult, y_floor: floa
 
 #: the branch over associations (:func:`association_branch_bound`) runs up to this many associations M^N
 BRANCH_MAX_ASSOCIATIONS = 4096
-#: the time (s) of one round of one association's own price search in the branch
+#: the most time (s) one search of one association's own multipliers gets in the branch (it may be searched again)
 BRANCH_PER_ASSOCIATION = 3.0
 
 
@@ -670,7 +670,8 @@ def association_branch_bound(scenario, result: BoundResult, y_floor: float, *, t
     multipliers and stopped as soon as it is below the next largest bound (nothing below that changes the
     maximum), at most ``per_association`` s at a time; an association stopped that way that comes back to the top is
     searched again from its own multipliers.  The run ends when the top association's bound is final (its search
-    converged, or it is certified at ``y_floor``) — status ``ok``: the bound is the branch's maximum — or at
+    converged or made no progress, or it is certified at ``y_floor``) — status ``ok``: the bound is the branch's
+    maximum — or at
     ``time_limit`` (status ``time_limit``; every association's current bound is valid, so the maximum is).
 
     Returns a BoundResult whose ``bound`` is the maximum (never above ``result.bound``) and whose multipliers are
