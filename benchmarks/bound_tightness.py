@@ -7,8 +7,9 @@ Per instance (generate_scenario(N, M, seed), one fresh process each): the bound
 as `llmmec solve` and `compare` compute it (``methods.scr_bound``, time limit
 30 s: the whole network's Lagrangian bound, then the branch over associations
 in the time left where M^N ≤ 4096) started from the best SCR known, bound /
-best, and the whole network's bound alone ("whole").  "Best" is the largest feasible SCR on record: global's point or
-lns's (results/global_gap.csv, results/lns_gap.csv) for the small instances,
+best, and the whole network's bound alone ("whole").  "Best" is the largest
+feasible SCR on record: global's point or lns's (results/global_gap.csv,
+results/lns_gap.csv) for the small instances,
 lns at its time limit (results/lns_scale.csv) for (50,5) and (200,10), and a
 method run here (``FRESH``: lns for 60 s at (10,2), AAUCO at (1000,20)); at the
 small instances that are proven optimal, bound / best is the bound's true
